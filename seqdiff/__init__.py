@@ -1,0 +1,2 @@
+"""seqdiff: discrete diffusion over sequences."""
+__version__ = "0.1.0"
