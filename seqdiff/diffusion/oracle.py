@@ -82,7 +82,8 @@ class ExactOracle:
             raise ValueError("p0 must be a probability vector")
         self.p0 = p0
         # an absorbing process with a scalar schedule has a time-independent posterior
-        self.time_independent = isinstance(process, Absorbing) and not getattr(schedule, "state_dependent", False) \
+        self.time_independent = parameterization == "x0" and isinstance(process, Absorbing) \
+            and not getattr(schedule, "state_dependent", False) \
             and not isinstance(schedule, DiscreteSchedule)
         if isinstance(schedule, DiscreteSchedule):
             n = n_states
@@ -184,10 +185,25 @@ class ExactOracle:
         t = torch.as_tensor(t).reshape(-1)
         if t.numel() == 1:
             t = t.expand(x_t.shape[0])
+        # a batch of samples visits few distinct (x_t, t, fixed) rows: compute each once
+        x_c, t_c = x_t.cpu(), t.cpu().double()
+        L, N = self.length, self.process.vocab_size
+        t_vals, t_inv = torch.unique(t_c, return_inverse=True)
+        key = (x_c * N ** torch.arange(L - 1, -1, -1)).sum(-1)
+        if fixed is not None:
+            key = key * 2 ** L + (fixed.cpu().long() * 2 ** torch.arange(L)).sum(-1)
+        key = key * len(t_vals) + t_inv
+        uniq, first, inv = _unique_rows(key)
+        if len(uniq) < len(key):
+            sub_fixed = fixed.cpu()[first] if fixed is not None else None
+            return self._evaluate(x_c[first], t_c[first], sub_fixed)[inv].to(device)
+        return self._evaluate(x_c, t_c, fixed).to(device)
+
+    def _evaluate(self, x_t: Tensor, t: Tensor, fixed: Tensor | None) -> Tensor:
         if self.parameterization == "score":
-            return self.log_scores(x_t, t, fixed).to(device)
+            return self.log_scores(x_t, t, fixed)
         post = self.posterior(x_t, t, fixed)
-        return torch.log(post.clamp_min(1e-300)).clamp_min(NEG).to(device)
+        return torch.log(post.clamp_min(1e-300)).clamp_min(NEG)
 
     def log_p0(self, x0: Tensor) -> Tensor:
         """``log p_0(x_0)`` for clean sequences ``[B, L]``."""
@@ -208,6 +224,14 @@ class ExactOracle:
         ok = ((self.configs == values[None, :]) | ~fixed[None, :]).all(-1)
         p = torch.where(ok, self.p0, torch.zeros_like(self.p0))
         return p / p.sum()
+
+
+def _unique_rows(key: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Unique values of a 1-D key, the index of one occurrence of each, and the inverse map."""
+    uniq, inv = torch.unique(key, return_inverse=True)
+    first = torch.empty(len(uniq), dtype=torch.long)
+    first[inv] = torch.arange(len(key))
+    return uniq, first, inv
 
 
 def _gauss_legendre(n: int) -> tuple[Tensor, Tensor]:

@@ -63,8 +63,8 @@ class Schedule(ABC):
         return 1.0 - self.alpha(t)
 
     def sigma_bar(self, t: Tensor) -> Tensor:
-        """Total noise ``σ̄(t) = -log α(t)`` (``+inf`` where ``α = 0``)."""
-        return -torch.log(self.alpha(t))
+        """Total noise ``σ̄(t) = -log α(t) = -log1p(-(1-α))`` (``+inf`` where ``α = 0``)."""
+        return -torch.log1p(-self.one_minus_alpha(t))
 
     def sigma(self, t: Tensor) -> Tensor:
         """Noise rate ``σ(t) = dσ̄/dt = -α'(t)/α(t)``."""
@@ -178,18 +178,18 @@ class Linear(Schedule):
 
 
 class Cosine(Schedule):
-    """MD4 cosine schedule ``α(t) = 1 - cos(π/2 · (1 - t))``."""
+    """MD4 cosine schedule ``α(t) = 1 - cos(π/2 · (1 - t)) = 1 - sin(π t / 2)``."""
 
     name = "cosine"
 
     def alpha(self, t: Tensor) -> Tensor:
-        return 1.0 - torch.cos(0.5 * math.pi * (1.0 - t))
+        return 1.0 - torch.sin(0.5 * math.pi * t)
 
     def alpha_prime(self, t: Tensor) -> Tensor:
-        return -0.5 * math.pi * torch.sin(0.5 * math.pi * (1.0 - t))
+        return -0.5 * math.pi * torch.cos(0.5 * math.pi * t)
 
     def one_minus_alpha(self, t: Tensor) -> Tensor:
-        return torch.cos(0.5 * math.pi * (1.0 - t))
+        return torch.sin(0.5 * math.pi * t)
 
 
 class Polynomial(Schedule):
