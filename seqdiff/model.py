@@ -1,0 +1,265 @@
+"""A complete seqdiff model: network + process + schedule + loss + tokenizer, independent of Lightning.
+
+:class:`SeqDiffModel` is what training produces and what every job (sample, infill, score, eval,
+correct, the app) loads. It is built from a recipe (:class:`~seqdiff.training.config.TrainConfig`)
+and a tokenizer, and saved either inside a Lightning checkpoint (training, resume) or as a small
+exported file (weights + recipe + tokenizer + length distribution), e.g. the shipped defaults.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .diffusion import (Absorbing, DiffusionLoss, ELBOResult, GenMD4Loss, Sampler, build_loss, build_process,
+                        build_sampler, build_schedule, elbo)
+from .models import ARConfig, ARTransformer, DiT, DiTConfig
+from .models.denoiser import DiffusionDenoiser
+from .tokenizers import Tokenizer, tokenizer_from_dict
+from .training.config import TrainConfig
+
+__all__ = ["SeqDiffModel", "load_model", "ModelLoadError", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+DEFAULT_SAMPLER = {"masked": "ancestral", "genmd4": "ancestral", "score_entropy": "tweedie",
+                   "multinomial": "multinomial"}
+
+
+class ModelLoadError(ValueError):
+    """A file that is not a seqdiff model or checkpoint."""
+
+
+class SeqDiffModel(nn.Module):
+    """Everything needed to train, sample, infill and score, for one domain."""
+
+    def __init__(self, config: TrainConfig | dict, tokenizer: Tokenizer | dict,
+                 length_histogram: list[int] | None = None) -> None:
+        super().__init__()
+        self.cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config, "<checkpoint>")
+        self.tokenizer = tokenizer if isinstance(tokenizer, Tokenizer) else tokenizer_from_dict(tokenizer)
+        self.length_histogram = list(length_histogram) if length_histogram is not None else None
+        cfg, tok = self.cfg, self.tokenizer
+        n = tok.num_data_tokens
+        m = cfg.model
+        common = dict(vocab_size=tok.vocab_size, d_model=m.d_model, n_layers=m.n_layers, n_heads=m.n_heads,
+                      mlp_ratio=m.mlp_ratio, dropout=m.dropout, max_len=max(cfg.data.seq_len, 1),
+                      attn_backend=m.attn_backend, compile=m.compile)
+        self.is_ar = m.arch == "ar"
+        self.process = None
+        self.loss: DiffusionLoss | None = None
+        self.denoiser: DiffusionDenoiser | None = None
+        self.ar: ARTransformer | None = None
+        if self.is_ar:
+            self.ar = ARTransformer(ARConfig(n_out=n, **common))
+        else:
+            d = cfg.diffusion
+            if d.process == "absorbing":
+                self.process = build_process("absorbing", vocab_size=n + 1, mask_id=n)
+            else:
+                self.process = build_process("uniform", vocab_size=n)
+            sched_spec = dict(d.schedule or {"name": "linear"})
+            if sched_spec.get("name") == "genmd4":
+                sched_spec.setdefault("vocab_size", n + 1)
+                sched_spec.setdefault("mask_id", n)
+            schedule = build_schedule(sched_spec)
+            kwargs = {"num_samples": d.genmd4_samples} if d.loss == "genmd4" else {}
+            self.loss = build_loss(d.loss, self.process, schedule, **kwargs)
+            net = DiT(DiTConfig(n_out=self.process.vocab_size, cond_dim=m.cond_dim,
+                                time_conditioning=m.time_conditioning, **common))
+            # the denoiser owns the network and (if learnable, GenMD4) the schedule
+            self.denoiser = DiffusionDenoiser(net, self.process, schedule, d.parameterization, pad_id=tok.pad_id)
+
+    @property
+    def network(self) -> nn.Module:
+        """The transformer (DiT, or the AR baseline)."""
+        return self.ar if self.is_ar else self.denoiser.network
+
+    @property
+    def schedule(self):
+        return None if self.is_ar else self.denoiser.schedule
+
+    # -- basics ---------------------------------------------------------------------------------
+    @property
+    def domain(self) -> str:
+        return self.cfg.data.kind
+
+    @property
+    def max_len(self) -> int:
+        return self.cfg.data.seq_len
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def default_sampler(self) -> str:
+        if self.is_ar:
+            return "ar"
+        s = self.cfg.sampling.sampler
+        return DEFAULT_SAMPLER[self.cfg.diffusion.loss] if s == "auto" else s
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.network.parameters())
+
+    def describe(self) -> str:
+        c = self.cfg
+        what = "AR baseline" if self.is_ar else \
+            f"{c.diffusion.process}/{c.diffusion.loss}/{c.diffusion.parameterization}"
+        return (f"{c.name}: {c.data.kind}, {what}, {self.num_parameters() / 1e6:.2f}M params, "
+                f"vocab {self.tokenizer.num_data_tokens}, max_len {self.max_len}")
+
+    # -- training objective ---------------------------------------------------------------------
+    def objective(self, x: Tensor, pad_mask: Tensor, generator: torch.Generator | None = None
+                  ) -> tuple[Tensor, Tensor]:
+        """``(objective, nats)`` per sequence: backpropagate the first, report the second."""
+        if self.is_ar:
+            nll = -self.network.log_likelihood(x, pad_mask)
+            return nll, nll.detach()
+        return self.loss.training_loss(self.denoiser, x, generator, loss_mask=pad_mask)
+
+    # -- likelihood -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def nll(self, x: Tensor, pad_mask: Tensor | None = None, *, n_t: int = 16, grid: str = "antithetic",
+            generator: torch.Generator | None = None, batch_size: int | None = None) -> ELBOResult:
+        """Negative log-likelihood bound per sequence (nats): the ELBO for diffusion models,
+        the exact NLL for the AR baseline (standard error 0)."""
+        if pad_mask is None:
+            pad_mask = x != self.tokenizer.pad_id
+        if self.is_ar:
+            nats = -self.network.log_likelihood(x, pad_mask).double()
+            return ELBOResult(nats, torch.zeros_like(nats), pad_mask.sum(-1))
+        if not self.loss.continuous and n_t < 2:
+            n_t = 2
+        if grid == "antithetic" and n_t % 2:
+            n_t += 1
+        return elbo(self.denoiser, self.loss, x, n_t=n_t, grid=grid, generator=generator, loss_mask=pad_mask,
+                    batch_size=batch_size)
+
+    # -- sampling -------------------------------------------------------------------------------
+    def build_sampler(self, name: str | None = None, steps: int | None = None, **kwargs) -> Sampler:
+        name = name or self.default_sampler
+        if self.is_ar or name == "ar":
+            raise ValueError("the AR baseline samples left to right; it has no diffusion sampler")
+        steps = steps or self.cfg.sampling.steps
+        if name == "multinomial":
+            kwargs.pop("grid", None)
+        return build_sampler(name, self.process, self.schedule, steps=steps, **kwargs)
+
+    def sample_lengths(self, num: int, generator: torch.Generator | None = None) -> Tensor:
+        """Lengths drawn from the training length distribution (fixed ``max_len`` for windows)."""
+        hist = self.length_histogram
+        if not hist or sum(hist[1:]) == 0:
+            return torch.full((num,), self.max_len, dtype=torch.long)
+        p = torch.tensor(hist, dtype=torch.float64)
+        p[0] = 0.0
+        u = torch.rand(num, generator=generator, dtype=torch.float64)
+        cdf = torch.cumsum(p / p.sum(), 0)
+        return torch.searchsorted(cdf, u).clamp(1, len(hist) - 1)
+
+    @torch.no_grad()
+    def generate(self, num: int | None = None, length: int | Tensor | None = None, *, sampler: str | None = None,
+                 steps: int | None = None, generator: torch.Generator | None = None,
+                 x_fixed: Tensor | None = None, fixed: Tensor | None = None,
+                 progress: Callable[[int, int], None] | None = None, stats: dict | None = None,
+                 **sampler_kwargs) -> Tensor:
+        """Token ids ``[B, L]`` (pad after each sequence's length).
+
+        ``length``: an int, a tensor of per-sample lengths, or ``None`` to draw lengths from the
+        training distribution. ``x_fixed``/``fixed`` clamp positions (infilling).
+        """
+        device = self.device
+        pad = self.tokenizer.pad_id
+        if x_fixed is not None:
+            x_fixed = x_fixed.to(device)
+            num = x_fixed.shape[0]
+            fixed = torch.zeros_like(x_fixed, dtype=torch.bool) if fixed is None else fixed.to(device).bool()
+        else:
+            if num is None:
+                raise ValueError("give num (or x_fixed)")
+            if length is None:
+                lengths = self.sample_lengths(num, generator)
+            elif isinstance(length, int):
+                lengths = torch.full((num,), length, dtype=torch.long)
+            else:
+                lengths = torch.as_tensor(length, dtype=torch.long)
+            if int(lengths.max()) > self.max_len:
+                raise ValueError(f"length {int(lengths.max())} exceeds the model's maximum {self.max_len}")
+            width = int(lengths.max())
+            ar = torch.arange(width)
+            is_pad = ar[None, :] >= lengths[:, None]
+            x_fixed = torch.where(is_pad, torch.full((num, width), pad), torch.zeros((num, width), dtype=torch.long))
+            x_fixed = x_fixed.to(device)
+            fixed = is_pad.to(device)
+        if x_fixed.shape[1] > self.max_len:
+            raise ValueError(f"length {x_fixed.shape[1]} exceeds the model's maximum {self.max_len}")
+        if self.is_ar:
+            return self._generate_ar(x_fixed, fixed, generator)
+        s = self.build_sampler(sampler, steps, **sampler_kwargs)
+        return s.sample(self.denoiser, x_fixed=x_fixed, fixed=fixed, generator=generator, progress=progress,
+                        stats=stats)
+
+    def _generate_ar(self, x_fixed: Tensor, fixed: Tensor, generator) -> Tensor:
+        """Left-to-right sampling; per-sample lengths are imposed by cutting (no end token)."""
+        pad = self.tokenizer.pad_id
+        real = ~(fixed & (x_fixed == pad))
+        if (fixed & real).any():
+            raise ValueError("the AR baseline cannot infill fixed positions")
+        out = self.network.sample(x_fixed.shape[0], x_fixed.shape[1], generator=generator, device=x_fixed.device)
+        return torch.where(real, out, torch.full_like(out, pad))
+
+    def decode(self, ids: Tensor) -> list[str]:
+        return self.tokenizer.batch_decode(ids.cpu())
+
+    # -- files ----------------------------------------------------------------------------------
+    def export_dict(self) -> dict[str, Any]:
+        return {"format": "seqdiff-model", "version": FORMAT_VERSION, "config": self.cfg.to_dict(),
+                "tokenizer": self.tokenizer.to_dict(), "length_histogram": self.length_histogram,
+                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write an exported model file atomically (temp file in the same folder, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(self.export_dict(), tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu", *, ema: bool = True
+               ) -> SeqDiffModel:
+    """Load an exported model file or a training checkpoint (EMA weights by default), in eval mode."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelLoadError(f"{p}: no such model file")
+    try:
+        obj = torch.load(p, map_location=map_location, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict):
+        raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint")
+    if obj.get("format") == "seqdiff-model":
+        model = SeqDiffModel(obj["config"], obj["tokenizer"], obj.get("length_histogram"))
+        model.load_state_dict(obj["state_dict"])
+    elif "hyper_parameters" in obj and "state_dict" in obj and "config" in obj["hyper_parameters"]:
+        hp = obj["hyper_parameters"]
+        model = SeqDiffModel(hp["config"], hp["tokenizer"], hp.get("length_histogram"))
+        state = {k[len("model."):]: v for k, v in obj["state_dict"].items() if k.startswith("model.")}
+        if ema and obj.get("ema"):
+            state.update({k: v for k, v in obj["ema"]["shadow"].items()})
+        model.load_state_dict(state)
+    else:
+        raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint (no seqdiff config inside)")
+    return model.to(map_location).eval()

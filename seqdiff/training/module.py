@@ -1,0 +1,222 @@
+"""The Lightning module: trains any (process, schedule, loss, parameterisation) of the core, or
+the AR baseline, with AdamW, warm-up + cosine/constant LR, gradient clipping (by the Trainer),
+EMA weights for evaluation and sampling, validation bits per token, and periodic samples."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import nn
+
+from ..model import SeqDiffModel
+from .config import TrainConfig
+
+__all__ = ["SeqDiffLightning", "EMA", "step_generator"]
+
+
+def step_generator(seed: int, *keys: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator seeded by ``(seed, *keys)``: the same step draws the same noise after a resume."""
+    h = hashlib.sha256(repr((seed,) + keys).encode()).digest()
+    g = torch.Generator(device=device)
+    g.manual_seed(int.from_bytes(h[:8], "little") & ((1 << 63) - 1))
+    return g
+
+
+class EMA:
+    """Exponential moving average of a module's trainable parameters (by name)."""
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        self.decay = float(decay)
+        self.shadow = {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+        self._backup: dict[str, torch.Tensor] | None = None
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        for n, p in module.named_parameters():
+            if n in self.shadow:
+                s = self.shadow[n]
+                if s.device != p.device:
+                    s = self.shadow[n] = s.to(p.device)
+                s.lerp_(p.detach(), 1.0 - self.decay)
+
+    @torch.no_grad()
+    def swap_in(self, module: nn.Module) -> None:
+        """Put the EMA weights into the module (keeping the raw ones aside)."""
+        if self._backup is not None:
+            return
+        self._backup = {}
+        for n, p in module.named_parameters():
+            if n in self.shadow:
+                self._backup[n] = p.detach().clone()
+                p.copy_(self.shadow[n])
+
+    @torch.no_grad()
+    def swap_out(self, module: nn.Module) -> None:
+        if self._backup is None:
+            return
+        for n, p in module.named_parameters():
+            if n in self._backup:
+                p.copy_(self._backup[n])
+        self._backup = None
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "shadow": {k: v.detach().cpu() for k, v in self.shadow.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.decay = state["decay"]
+        self.shadow = {k: v.clone() for k, v in state["shadow"].items()}
+
+
+def _no_decay(name: str, p: nn.Parameter) -> bool:
+    return p.ndim < 2 or "emb" in name or "norm" in name or "log_w" in name
+
+
+class SeqDiffLightning(L.LightningModule):
+    """Lightning wrapper around :class:`~seqdiff.model.SeqDiffModel`.
+
+    The checkpoint's hyper-parameters hold the recipe, the tokenizer and the training length
+    distribution, so a checkpoint is self-contained; the EMA weights are saved next to the state.
+    """
+
+    def __init__(self, config: dict, tokenizer: dict, length_histogram: list[int] | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = SeqDiffModel(config, tokenizer, length_histogram)
+        self.cfg: TrainConfig = self.model.cfg
+        self.ema = EMA(self.model, self.cfg.optim.ema) if self.cfg.optim.ema > 0 else None
+        self._val = [0.0, 0]
+        self._tok_time: tuple[float, int] | None = None
+        self.tokens_seen = 0
+        self.train_time = 0.0
+
+    # -- optimisation ---------------------------------------------------------------------------
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        decay, no_decay = [], []
+        for n, p in self.model.named_parameters():
+            if p.requires_grad:
+                (no_decay if _no_decay(n, p) else decay).append(p)
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}],
+                                lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+        total = self.cfg.trainer.max_steps
+
+        def factor(step: int) -> float:
+            if step < o.warmup_steps:
+                return (step + 1) / max(1, o.warmup_steps)
+            if o.lr_schedule == "constant":
+                return 1.0
+            prog = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
+            return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * prog))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- training -------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        x, pad_mask = batch
+        g = step_generator(self.cfg.seed, 0, self.global_step, batch_idx % max(1, self.trainer.accumulate_grad_batches),
+                           self.global_rank, device=x.device)
+        obj, nats = self.model.objective(x, pad_mask, g)
+        n_tok = pad_mask.sum().clamp_min(1)
+        loss = obj.sum() / n_tok
+        self.tokens_seen += int(n_tok) * self.trainer.world_size
+        bpt = nats.sum() / (n_tok * math.log(2))
+        self.log("train/loss", loss, prog_bar=False, batch_size=x.shape[0])
+        self.log("train/bpt", bpt, prog_bar=True, batch_size=x.shape[0])
+        return loss
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self._t0 = time.perf_counter()
+
+    def optimizer_step(self, *args, **kwargs):
+        super().optimizer_step(*args, **kwargs)
+        # after every optimizer step (not micro-batch), and before checkpoint callbacks run
+        if self.ema is not None:
+            self.ema.update(self.model)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        dt = time.perf_counter() - self._t0
+        self.train_time += dt
+        n_tok = int(batch[1].sum()) * self.trainer.world_size
+        if dt > 0:
+            self.log("train/tok_per_s", n_tok / dt, prog_bar=True, batch_size=batch[0].shape[0])
+
+    # -- evaluation (EMA weights) ---------------------------------------------------------------
+    def on_validation_epoch_start(self):
+        if self.ema is not None:
+            self.ema.swap_in(self.model)
+        self._val = [0.0, 0]
+
+    def validation_step(self, batch, batch_idx):
+        if self.cfg.data.max_valid_batches and batch_idx >= self.cfg.data.max_valid_batches:
+            return
+        x, pad_mask = batch
+        g = step_generator(self.cfg.seed, 1, batch_idx, device=x.device)
+        _, nats = self.model.objective(x, pad_mask, g)
+        self._val[0] += float(nats.double().sum())
+        self._val[1] += int(pad_mask.sum())
+
+    def on_validation_epoch_end(self):
+        total, count = self._val
+        if count:
+            t = torch.tensor([total, float(count)], dtype=torch.float64, device=self.device)
+            t = self.all_gather(t).reshape(-1, 2).sum(0) if self.trainer.world_size > 1 else t
+            bpt = float(t[0] / (t[1] * math.log(2)))
+            self.log("val/bpt", bpt, prog_bar=True, sync_dist=False, rank_zero_only=True)
+            self.last_val_bpt = bpt
+        if self.cfg.sampling.log_samples and self.global_rank == 0 and not self.trainer.sanity_checking:
+            self._write_samples()
+        if self.ema is not None:
+            self.ema.swap_out(self.model)
+
+    def _write_samples(self) -> None:
+        n = self.cfg.sampling.log_samples
+        g = step_generator(self.cfg.seed, 2, self.global_step)
+        was = self.model.training
+        self.model.eval()
+        try:
+            ids = self.model.generate(n, generator=g, steps=min(self.cfg.sampling.steps, 64))
+        finally:
+            self.model.train(was)
+        texts = self.model.decode(ids)
+        out = Path(self.cfg.out_dir) / "samples"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"step_{self.global_step:07d}.txt").write_text("\n".join(texts) + "\n")
+
+    def test_step(self, batch, batch_idx):
+        x, pad_mask = batch
+        g = step_generator(self.cfg.seed, 3, batch_idx, device=x.device)
+        res = self.model.nll(x, pad_mask, n_t=4, generator=g)
+        self._val[0] += float(res.nats.sum())
+        self._val[1] += int(pad_mask.sum())
+
+    def on_test_epoch_start(self):
+        self.on_validation_epoch_start()
+
+    def on_test_epoch_end(self):
+        total, count = self._val
+        if count:
+            self.test_bpt = total / (count * math.log(2))
+            self.log("test/bpt", self.test_bpt)
+        if self.ema is not None:
+            self.ema.swap_out(self.model)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint):
+        if self.ema is not None:
+            checkpoint["ema"] = self.ema.state_dict()
+            # shadow keys as in SeqDiffModel.state_dict (the Lightning state prefixes "model.")
+        checkpoint["seqdiff"] = {"tokens_seen": self.tokens_seen, "train_time": self.train_time}
+
+    def on_load_checkpoint(self, checkpoint):
+        if self.ema is not None and "ema" in checkpoint:
+            self.ema.load_state_dict(checkpoint["ema"])
+        extra = checkpoint.get("seqdiff", {})
+        self.tokens_seen = extra.get("tokens_seen", 0)
+        self.train_time = extra.get("train_time", 0.0)

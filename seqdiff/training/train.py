@@ -1,0 +1,152 @@
+"""`seqdiff train`: build everything from a recipe, fit with Lightning, resume, summarise, export.
+
+Scale-out is Lightning's own: ``trainer.strategy: ddp`` (or ``fsdp``), ``trainer.devices``,
+``trainer.num_nodes`` and ``trainer.precision`` go straight to :class:`lightning.Trainer`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from ..model import SeqDiffModel
+from ..tokenizers import tokenizer_from_dict
+from .config import ConfigError, TrainConfig
+from .data import SeqDataModule, build_datasets, build_tokenizer_for
+from .module import SeqDiffLightning
+
+__all__ = ["train", "find_resume_checkpoint", "write_json_atomic"]
+
+log = logging.getLogger(__name__)
+
+# sections that must match for a resume to be the same run
+_RESUME_KEYS = ("model", "diffusion", "tokenizer", "seed")
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def find_resume_checkpoint(out_dir: str | Path) -> Path | None:
+    last = Path(out_dir) / "checkpoints" / "last.ckpt"
+    return last if last.is_file() else None
+
+
+def _check_resumable(ckpt: dict, cfg: TrainConfig, path: Path) -> dict:
+    hp = ckpt.get("hyper_parameters", {})
+    old = hp.get("config")
+    if old is None:
+        raise ConfigError(f"{path}: not a seqdiff training checkpoint")
+    new = cfg.to_dict()
+    for key in _RESUME_KEYS:
+        if old.get(key) != new.get(key):
+            raise ConfigError(f"{path}: cannot resume: `{key}` differs from the checkpoint's recipe "
+                              f"(start a new run with another out_dir, or restore the recipe)")
+    return hp
+
+
+class _Quiet(logging.Filter):
+    def filter(self, record):  # hide Lightning's tips/info chatter; keep warnings
+        return record.levelno >= logging.WARNING
+
+
+def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | None = None,
+          quiet: bool = False) -> dict:
+    """Train (or resume) a recipe; returns the run summary (also written to ``out_dir/summary.json``).
+
+    ``resume``: ``"auto"`` continues from ``out_dir/checkpoints/last.ckpt`` when it exists,
+    ``False`` refuses to overwrite an existing run, a path resumes from that checkpoint.
+    """
+    out = Path(cfg.out_dir)
+    ckpt_path: Path | None = None
+    if resume == "auto":
+        ckpt_path = find_resume_checkpoint(out)
+    elif resume:
+        ckpt_path = Path(resume)
+    elif find_resume_checkpoint(out) is not None:
+        raise ConfigError(f"{out}: a run already exists there (use resume, or another out_dir)")
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if quiet:
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+            logging.getLogger(name).addFilter(_Quiet())
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*Total length of `DataLoader` across ranks is zero.*")
+    warnings.filterwarnings("ignore", message=".*You're resuming from a checkpoint that ended before the epoch.*")
+
+    if ckpt_path is not None:
+        hp = _check_resumable(torch.load(ckpt_path, map_location="cpu", weights_only=False), cfg, ckpt_path)
+        tokenizer = tokenizer_from_dict(hp["tokenizer"])
+        print(f"seqdiff: resuming {cfg.name} from {ckpt_path}")
+    else:
+        tokenizer = build_tokenizer_for(cfg)
+    datasets = build_datasets(cfg, tokenizer)
+    dm = SeqDataModule(cfg, tokenizer, datasets)
+    module = SeqDiffLightning(cfg.to_dict(), tokenizer.to_dict(), dm.length_histogram())
+    n_params = module.model.num_parameters()
+    n_train = len(datasets["train"]) if hasattr(datasets["train"], "__len__") else "streaming"
+    print(f"seqdiff: {module.model.describe()}")
+    print(f"seqdiff: train rows {n_train}, valid rows {len(datasets['valid'])}, "
+          f"{cfg.data.batch_size}×{cfg.data.seq_len} tokens per step, {cfg.trainer.max_steps} steps")
+
+    t = cfg.trainer
+    ckpt_cb = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val/bpt", mode="min",
+                              save_top_k=1, save_last=True, every_n_train_steps=t.ckpt_every,
+                              auto_insert_metric_name=False)
+    trainer = L.Trainer(
+        max_steps=t.max_steps, val_check_interval=min(t.val_every, t.max_steps), check_val_every_n_epoch=None,
+        limit_val_batches=cfg.data.max_valid_batches or 1.0, log_every_n_steps=t.log_every,
+        gradient_clip_val=cfg.optim.grad_clip or None, precision=t.precision, accelerator=t.accelerator,
+        devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        deterministic="warn" if t.deterministic else False, enable_progress_bar=t.progress_bar and not quiet,
+        enable_model_summary=not quiet, num_sanity_val_steps=0, default_root_dir=str(out),
+        logger=CSVLogger(str(out), name="logs", version=""), callbacks=[ckpt_cb] + list(callbacks or []),
+    )
+    start = time.perf_counter()
+    trainer.fit(module, dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    wall = time.perf_counter() - start
+    if getattr(module, "last_val_bpt", None) is None or trainer.global_step % min(t.val_every, t.max_steps):
+        trainer.validate(module, dm, verbose=False)
+    test_bpt = None
+    if "test" in datasets and trainer.is_global_zero:
+        trainer.test(module, dm, verbose=False)
+        test_bpt = getattr(module, "test_bpt", None)
+
+    summary: dict[str, Any] = {}
+    if trainer.is_global_zero:
+        model_path = out / "model.pt"
+        if module.ema is not None:
+            module.ema.swap_in(module.model)
+        module.model.cpu().save(model_path)
+        tok_s = module.tokens_seen / module.train_time if module.train_time > 0 else float("nan")
+        summary = {
+            "name": cfg.name, "domain": cfg.data.kind, "parameters": n_params, "steps": trainer.global_step,
+            "tokens_seen": module.tokens_seen, "train_seconds": round(module.train_time, 2),
+            "tokens_per_second": round(tok_s, 1), "wall_seconds": round(wall, 2),
+            "val_bits_per_token": getattr(module, "last_val_bpt", None), "test_bits_per_token": test_bpt,
+            "model": str(model_path), "checkpoint": str(out / "checkpoints" / "last.ckpt"),
+        }
+        write_json_atomic(out / "summary.json", summary)
+        vb = summary["val_bits_per_token"]
+        print(f"seqdiff: done: {n_params / 1e6:.2f}M params, {summary['steps']} steps, "
+              f"{tok_s:,.0f} tokens/s, val {vb:.4f} bits/token"
+              + (f", test {test_bpt:.4f} bits/token" if test_bpt is not None else "")
+              + f"; model written to {model_path}")
+    return summary
