@@ -165,6 +165,11 @@ def load_motifs(path: str | os.PathLike | None = None) -> list[Motif]:
     return list(_load_cached(str(p.resolve()), p.stat().st_mtime))
 
 
+def _version(m: Motif) -> int:
+    tail = m.id.rpartition(".")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
 def find_motif(name_or_id: str, path: str | os.PathLike | None = None) -> Motif:
     """A profile by matrix id (``"MA0108.3"``, or ``"MA0108"`` for the latest
     version) or by factor name (case-insensitive, ``"tbp"``).
@@ -177,9 +182,9 @@ def find_motif(name_or_id: str, path: str | os.PathLike | None = None) -> Motif:
     for m in motifs:
         if m.id == key:
             return m
-    base = [m for m in motifs if m.id.split(".")[0] == key]
-    if base:
-        return max(base, key=lambda m: int(m.id.split(".")[1]) if m.id.count(".") == 1 and m.id.split(".")[1].isdigit() else 0)
+    versions = [m for m in motifs if m.id.split(".")[0] == key]
+    if versions:
+        return max(versions, key=_version)
     named = [m for m in motifs if m.name.lower() == key.lower()]
     if named:
         return named[0]

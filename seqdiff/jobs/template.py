@@ -481,7 +481,7 @@ def parse_template(
     tpl = Template(segments, tokenizer, domain, text, None if max_len is None else int(max_len))
     longest = tpl.num_fixed + sum(s.max_len for s in tpl.free_segments)
     if longest == 0:
-        raise fail("the template has no positions (it is empty or only has zero-length spans)", 1 if text else None)
+        raise fail("the template has no positions (it is empty or only has zero-length spans)", 1)
     if max_len is not None and tpl.min_length > max_len:
         run = 0
         pos = segments[-1].start_char

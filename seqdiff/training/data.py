@@ -54,8 +54,21 @@ def line_separator(tokenizer: Tokenizer) -> int | None:
     return None
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_path(path: str) -> str:
+    """Expand ``~`` and ``$VARS``; a relative path missing from the working directory is looked up
+    in the repository root (so shipped recipes work from anywhere)."""
+    p = Path(os.path.expandvars(os.path.expanduser(path)))
+    if not p.is_absolute() and not p.exists() and (REPO_ROOT / p).exists():
+        p = REPO_ROOT / p
+    return str(p)
+
+
 def _records(cfg: TrainConfig, path: str, limit: int | None = None):
     kind = cfg.data.kind
+    path = resolve_path(path)
     if not Path(path).exists():
         raise DataError("no such file", path=path)
     it = read_records(path, **reader_kwargs(kind, path))

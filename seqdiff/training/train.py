@@ -62,11 +62,6 @@ def _check_resumable(ckpt: dict, cfg: TrainConfig, path: Path) -> dict:
     return hp
 
 
-class _Quiet(logging.Filter):
-    def filter(self, record):  # hide Lightning's tips/info chatter; keep warnings
-        return record.levelno >= logging.WARNING
-
-
 def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | None = None,
           quiet: bool = False) -> dict:
     """Train (or resume) a recipe; returns the run summary (also written to ``out_dir/summary.json``).
@@ -84,9 +79,10 @@ def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | No
         raise ConfigError(f"{out}: a run already exists there (use resume, or another out_dir)")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if quiet:
-        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-            logging.getLogger(name).addFilter(_Quiet())
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning", "lightning.pytorch.utilities.rank_zero"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
     warnings.filterwarnings("ignore", message=".*Total length of `DataLoader` across ranks is zero.*")
     warnings.filterwarnings("ignore", message=".*You're resuming from a checkpoint that ended before the epoch.*")
 
