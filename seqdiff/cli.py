@@ -57,11 +57,7 @@ def _data(args: argparse.Namespace) -> int:
 
 def _load_jobs() -> None:
     """Subcommands defined by the job modules register themselves on import."""
-    try:
-        from .jobs import cli as _jobs_cli  # noqa: F401
-    except ImportError as e:  # pragma: no cover - only while a job module is missing
-        if "seqdiff.jobs.cli" not in str(e) and "jobs" not in str(e):
-            raise
+    from .jobs import cli as _jobs_cli  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,14 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd is None:
         parser.print_help()
         return 2
-    from .data.errors import DataError
-    from .training.config import ConfigError
     try:
         return COMMANDS[args.cmd][2](args) or 0
-    except (ConfigError, DataError) as e:
-        print(f"seqdiff {args.cmd}: error: {e}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        # bad input (recipe, data record, template, variant, model file): a clear message, exit 2;
+        # jobs write their outputs only when complete, so nothing partial is left behind
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"seqdiff {args.cmd}: error: {msg}", file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the registry of the importable module (`python -m` executes a second copy named __main__)
+    from seqdiff.cli import main as _main
+    sys.exit(_main())

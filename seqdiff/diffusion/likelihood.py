@@ -35,6 +35,8 @@ class ELBOResult:
     nats: Tensor  # [B]
     stderr: Tensor  # [B]
     num_tokens: Tensor  # [B]
+    #: the per-time terms ``[n_t, B]`` whose mean (plus the prior) is ``nats`` (``return_terms=True``)
+    terms: Tensor | None = None
 
     @property
     def bits_per_token(self) -> Tensor:
@@ -72,11 +74,14 @@ def t_grid(n_t: int, kind: str = "antithetic", generator: torch.Generator | None
 @torch.no_grad()
 def elbo(denoiser, loss: DiffusionLoss, x0: Tensor, *, n_t: int = 32, grid: str = "antithetic",
          generator: torch.Generator | None = None, loss_mask: Tensor | None = None,
-         batch_size: int | None = None) -> ELBOResult:
+         batch_size: int | None = None, return_terms: bool = False) -> ELBOResult:
     """Negative ELBO per sequence in nats (an upper bound on ``-log p_θ(x_0)``).
 
     ``x0: LongTensor[B, L]``; ``loss_mask`` marks the scored positions (default: all).
     ``batch_size`` bounds how many ``(sequence, time)`` pairs go through the denoiser at once.
+    Two calls with equally seeded generators and inputs of the same shape draw the same times and
+    the same corruption noise (common random numbers: paired differences have low variance);
+    ``return_terms`` keeps the per-time terms for such paired standard errors.
     """
     b, device = x0.shape[0], x0.device
     if loss.continuous:
@@ -108,4 +113,5 @@ def elbo(denoiser, loss: DiffusionLoss, x0: Tensor, *, n_t: int = 32, grid: str 
     mean = vals.mean(0)
     stderr = vals.std(0, unbiased=True) / math.sqrt(len(times)) if len(times) > 1 else torch.zeros(b)
     nats = mean + loss.prior_term(x0, loss_mask).double()
-    return ELBOResult(nats=nats, stderr=stderr.to(nats), num_tokens=lm.sum(-1))
+    return ELBOResult(nats=nats, stderr=stderr.to(nats), num_tokens=lm.sum(-1),
+                      terms=vals if return_terms else None)

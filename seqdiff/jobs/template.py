@@ -21,6 +21,9 @@ letters         fixed tokens, tokenised by the domain tokenizer (SMILES
                 SMILES the backslash is a bond and is never an escape.
 ==============  ============================================================
 
+Each run of fixed letters is tokenised on its own, so with a BPE text
+tokenizer no merge crosses a span boundary.
+
 Whitespace between DNA or protein letters is ignored, so a pasted,
 line-wrapped sequence works.  In text it is a fixed character like any
 other, and in SMILES it is an error (as it is for the SMILES tokenizer).
@@ -168,7 +171,7 @@ class Template:
     domain: str
     text: str
     max_len: int | None = None
-    _free_index: list[int] = field(default_factory=list, repr=False)
+    _free_index: list[int] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._free_index = [i for i, s in enumerate(self.segments) if isinstance(s, Free)]
@@ -242,7 +245,9 @@ class Template:
         bounds = [(s.min_len, s.max_len) for s in self.free_segments]
         if isinstance(lengths, str):
             if lengths != "uniform":
-                raise ValueError(f"lengths must be 'uniform', a total length or a list of span lengths, got {lengths!r}")
+                raise ValueError(
+                    f"lengths must be 'uniform', a total length or a list of span lengths, got {lengths!r}"
+                )
             span_lengths = self._draw_uniform(bounds, draw)
         elif isinstance(lengths, (int, np.integer)) and not isinstance(lengths, bool):
             total = int(lengths)
@@ -506,7 +511,9 @@ def _drawer(rng: Generator | int | None):
     if rng is None or isinstance(rng, (int, np.integer)):
         rng = np.random.default_rng(rng)
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy Generator, a torch.Generator, an int seed or None, got {type(rng).__name__}")
+        raise TypeError(
+            f"rng must be a numpy Generator, a torch.Generator, an int seed or None, got {type(rng).__name__}"
+        )
     gen = rng
 
     def draw_np(n: int) -> int:
