@@ -116,9 +116,11 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(tmp_path):
     subprocess.run(cli + [f"out_dir={straight}"], check=True, env=ENV, cwd=ROOT, capture_output=True)
     script = tmp_path / "kill.py"
     script.write_text(KILL_SCRIPT)
-    r = subprocess.run([sys.executable, str(script), str(cfg_path), str(killed), "25"], env=ENV, cwd=ROOT,
+    # killed at step 13: after the step-10 checkpoint and before the first validation (step 15)
+    r = subprocess.run([sys.executable, str(script), str(cfg_path), str(killed), "13"], env=ENV, cwd=ROOT,
                        capture_output=True)
-    assert r.returncode == -9  # killed mid-run, after the step-20 checkpoint
+    assert r.returncode == -9
+    assert torch.load(killed / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 10
     assert not (killed / "model.pt").exists()
     r = subprocess.run(cli + [f"out_dir={killed}"], env=ENV, cwd=ROOT, capture_output=True, text=True, check=True)
     assert "resuming" in r.stdout

@@ -86,8 +86,12 @@ def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | No
     warnings.filterwarnings("ignore", message=".*Total length of `DataLoader` across ranks is zero.*")
     warnings.filterwarnings("ignore", message=".*You're resuming from a checkpoint that ended before the epoch.*")
 
+    resumed_at = 0
     if ckpt_path is not None:
-        hp = _check_resumable(torch.load(ckpt_path, map_location="cpu", weights_only=False), cfg, ckpt_path)
+        saved = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        hp = _check_resumable(saved, cfg, ckpt_path)
+        resumed_at = int(saved.get("global_step", 0))
+        del saved
         tokenizer = tokenizer_from_dict(hp["tokenizer"])
         print(f"seqdiff: resuming {cfg.name} from {ckpt_path}")
     else:
@@ -102,9 +106,12 @@ def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | No
           f"{cfg.data.batch_size}×{cfg.data.seq_len} tokens per step, {cfg.trainer.max_steps} steps")
 
     t = cfg.trainer
-    ckpt_cb = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val/bpt", mode="min",
-                              save_top_k=1, save_last=True, every_n_train_steps=t.ckpt_every,
-                              auto_insert_metric_name=False)
+    # resume point: last.ckpt every ckpt_every steps, whether or not a validation has run yet
+    last_cb = ModelCheckpoint(dirpath=out / "checkpoints", monitor=None, save_top_k=0, save_last=True,
+                              every_n_train_steps=t.ckpt_every)
+    # best.ckpt: lowest validation bits per token
+    best_cb = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val/bpt", mode="min",
+                              save_top_k=1, save_last=False, auto_insert_metric_name=False)
     trainer = L.Trainer(
         max_steps=t.max_steps, val_check_interval=min(t.val_every, t.max_steps), check_val_every_n_epoch=None,
         limit_val_batches=cfg.data.max_valid_batches or 1.0, log_every_n_steps=t.log_every,
@@ -113,7 +120,9 @@ def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | No
         accumulate_grad_batches=t.accumulate_grad_batches,
         deterministic="warn" if t.deterministic else False, enable_progress_bar=t.progress_bar and not quiet,
         enable_model_summary=not quiet, num_sanity_val_steps=0, default_root_dir=str(out),
-        logger=CSVLogger(str(out), name="logs", version=""), callbacks=[ckpt_cb] + list(callbacks or []),
+        # a resumed run logs to its own file so the earlier metrics are kept
+        logger=CSVLogger(str(out), name="logs", version=f"resumed-{resumed_at:07d}" if ckpt_path else ""),
+        callbacks=[last_cb, best_cb] + list(callbacks or []),
     )
     start = time.perf_counter()
     trainer.fit(module, dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
