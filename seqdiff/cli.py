@@ -55,6 +55,28 @@ def _data(args: argparse.Namespace) -> int:
 
 
 
+# --------------------------------------------------------------------------------------- bench
+BENCHES = {"train": "bench_train.py", "model": "bench_model.py", "tables": "tables.py", "correct": "bench_correct.py"}
+
+
+def _bench_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("which", choices=sorted(BENCHES), help="train (recipe throughput), model (network "
+                   "fwd/bwd, attention backends), tables (the README's benchmark tables), correct")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark script (see its --help)")
+
+
+@command("bench", "run a benchmark script from a source checkout (benchmarks/)", _bench_configure)
+def _bench(args: argparse.Namespace) -> int:
+    import runpy
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / BENCHES[args.which]
+    if not script.is_file():
+        raise FileNotFoundError(f"{script.name}: the benchmarks ship with the source checkout, not the package")
+    sys.argv = [str(script)] + list(args.rest)
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
 def _load_jobs() -> None:
     """Subcommands defined by the job modules register themselves on import."""
     from .jobs import cli as _jobs_cli  # noqa: F401

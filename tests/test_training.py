@@ -196,3 +196,9 @@ def test_load_model_rejects_files_that_are_not_models(tmp_path):
         load_model(tmp_path / "other.pt")
     with pytest.raises(ModelLoadError, match="no such"):
         load_model(tmp_path / "nothing.pt")
+
+
+def test_config_reference_is_in_sync():
+    """configs/README.md is generated from the dataclasses; regenerate it when a field changes."""
+    text = (ROOT / "configs" / "README.md").read_text()
+    assert text.endswith(config_docs()), "regenerate configs/README.md from seqdiff.training.config.config_docs()"

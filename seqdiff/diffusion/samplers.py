@@ -76,7 +76,7 @@ class Sampler:
     name = "sampler"
 
     def __init__(self, process: Process, schedule, steps: int = 128, grid: str = "uniform",
-                 final: str = "sample") -> None:
+                 final: str = "sample", cache: bool = True) -> None:
         if final not in ("sample", "argmax"):
             raise ValueError(f"final must be 'sample' or 'argmax', got {final!r}")
         self.process = process
@@ -84,6 +84,7 @@ class Sampler:
         self.steps = int(steps)
         self.grid = grid
         self.final = final
+        self.cache = bool(cache)
         if self.steps < 1:
             raise ValueError(f"steps must be ≥ 1, got {steps}")
 
@@ -146,20 +147,34 @@ class Sampler:
 
         ``progress(i, n)`` is called after each step (raise from it to cancel); ``stats`` (a dict)
         receives ``nfe`` (denoiser calls) and ``rows`` (sequences passed through the denoiser).
+        With ``cache`` and a denoiser that declares ``time_independent = True``, a sequence whose
+        tokens did not change since its last evaluation is not evaluated again (MDLM's caching):
+        the network runs at most once per distinct state a sequence visits.
         """
         param = getattr(denoiser, "parameterization", "x0")
         self.check_parameterization(param)
         x, fixed = self.init(num_samples, length, x_fixed, fixed, generator, device)
+        use_cache = self.cache and getattr(denoiser, "time_independent", False)
         grid = self.times().to(x.device)
         n = len(grid) - 1
+        out: Tensor | None = None
+        stale = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
         nfe = rows = 0
         for i in range(n):
             t = grid[i].expand(x.shape[0])
             s = grid[i + 1].expand(x.shape[0])
-            out = self.call_denoiser(denoiser, x, t.float(), fixed)
-            nfe += 1
-            rows += x.shape[0]
-            x = self.apply_step(self.step_probs(out, param, x, t, s), x, fixed, generator, last=(i == n - 1))
+            if not use_cache or out is None:
+                out = self.call_denoiser(denoiser, x, t.float(), fixed)
+                nfe, rows = nfe + 1, rows + x.shape[0]
+            elif bool(stale.any()):
+                idx = stale.nonzero()[:, 0]
+                fresh = self.call_denoiser(denoiser, x[idx], t[idx].float(), fixed[idx] if fixed is not None else None)
+                out = out.clone()
+                out[idx] = fresh.to(out.dtype)
+                nfe, rows = nfe + 1, rows + int(idx.numel())
+            new = self.apply_step(self.step_probs(out, param, x, t, s), x, fixed, generator, last=(i == n - 1))
+            stale = (new != x).any(-1)
+            x = new
             if progress is not None:
                 progress(i + 1, n)
         if stats is not None:
@@ -177,7 +192,7 @@ class Sampler:
         return new
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "steps": self.steps, "grid": self.grid, "final": self.final}
+        return {"name": self.name, "steps": self.steps, "grid": self.grid, "final": self.final, "cache": self.cache}
 
 
 class TweedieSampler(Sampler):
@@ -216,10 +231,9 @@ class MaskedAncestralSampler(Sampler):
     """MD4/MDLM masked ancestral sampling (absorbing process, mean parameterisation).
 
     Each masked token is revealed over ``(s, t]`` with probability ``(α_s - α_t)/(1 - α_t)`` and
-    then drawn from ``μ_θ(x_t)``; revealed tokens never change. With ``cache=True`` and a denoiser
-    that declares ``time_independent = True``, the network is not called again for a sequence whose
-    tokens did not change since its last evaluation (MDLM's caching), so the number of network
-    evaluations is at most the number of distinct states visited.
+    then drawn from ``μ_θ(x_t)``; revealed tokens never change. Unless few steps are taken most steps
+    reveal nothing in a given sequence, so the caching of :meth:`Sampler.sample` (time-independent
+    denoisers) skips most network evaluations.
     """
 
     name = "ancestral"
@@ -228,55 +242,12 @@ class MaskedAncestralSampler(Sampler):
                  final: str = "sample", cache: bool = True) -> None:
         if not isinstance(process, Absorbing):
             raise ValueError("masked ancestral sampling needs the absorbing process")
-        super().__init__(process, schedule, steps, grid, final)
-        self.cache = bool(cache)
+        super().__init__(process, schedule, steps, grid, final, cache)
 
     def step_probs(self, out, parameterization, x_t, t, s):
         nt, ns = NoiseLevel.at(self.schedule, t), NoiseLevel.at(self.schedule, s)
         p0 = self.process.to_log_x0(_upcast(out), parameterization, x_t, nt).double().exp()
         return self.process.posterior_probs(x_t, p0, nt, ns)
-
-    @torch.no_grad()
-    def sample(self, denoiser, num_samples=None, length=None, *, x_fixed=None, fixed=None,
-               generator=None, device=None, progress=None, stats=None):
-        use_cache = self.cache and getattr(denoiser, "time_independent", False)
-        if not use_cache:
-            return super().sample(denoiser, num_samples, length, x_fixed=x_fixed, fixed=fixed,
-                                  generator=generator, device=device, progress=progress, stats=stats)
-        param = getattr(denoiser, "parameterization", "x0")
-        self.check_parameterization(param)
-        x, fixed = self.init(num_samples, length, x_fixed, fixed, generator, device)
-        grid = self.times().to(x.device)
-        n = len(grid) - 1
-        out: Tensor | None = None
-        stale = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        nfe = rows = 0
-        for i in range(n):
-            t = grid[i].expand(x.shape[0])
-            s = grid[i + 1].expand(x.shape[0])
-            if bool(stale.any()):
-                idx = stale.nonzero()[:, 0]
-                sub_fixed = fixed[idx] if fixed is not None else None
-                fresh = self.call_denoiser(denoiser, x[idx], t[idx].float(), sub_fixed)
-                if out is None:
-                    out = fresh
-                else:
-                    out = out.clone()
-                    out[idx] = fresh.to(out.dtype)
-                nfe += 1
-                rows += int(idx.numel())
-            new = self.apply_step(self.step_probs(out, param, x, t, s), x, fixed, generator, last=(i == n - 1))
-            stale = (new != x).any(-1)
-            x = new
-            if progress is not None:
-                progress(i + 1, n)
-        if stats is not None:
-            stats["nfe"] = stats.get("nfe", 0) + nfe
-            stats["rows"] = stats.get("rows", 0) + rows
-        return x
-
-    def to_dict(self):
-        return {**super().to_dict(), "cache": self.cache}
 
 
 class MultinomialSampler(Sampler):
