@@ -116,13 +116,21 @@ class SeqDiffModel(nn.Module):
                 f"vocab {self.tokenizer.num_data_tokens}, max_len {self.max_len}")
 
     # -- training objective ---------------------------------------------------------------------
+    def scored(self, x: Tensor, pad_mask: Tensor) -> Tensor:
+        """Positions that count in the loss and in bits per token: real data tokens."""
+        return pad_mask if self.is_ar else pad_mask & (x < self.tokenizer.num_data_tokens)
+
     def objective(self, x: Tensor, pad_mask: Tensor, generator: torch.Generator | None = None
                   ) -> tuple[Tensor, Tensor]:
-        """``(objective, nats)`` per sequence: backpropagate the first, report the second."""
+        """``(objective, nats)`` per sequence: backpropagate the first, report the second.
+
+        Only data tokens are diffused and scored; special tokens in the input (a packing separator)
+        are fixed context, like padding (which the network also does not attend to).
+        """
         if self.is_ar:
             nll = -self.network.log_likelihood(x, pad_mask)
             return nll, nll.detach()
-        return self.loss.training_loss(self.denoiser, x, generator, loss_mask=pad_mask)
+        return self.loss.training_loss(self.denoiser, x, generator, loss_mask=self.scored(x, pad_mask))
 
     # -- likelihood -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -132,6 +140,7 @@ class SeqDiffModel(nn.Module):
         the exact NLL for the AR baseline (standard error 0)."""
         if pad_mask is None:
             pad_mask = x != self.tokenizer.pad_id
+        pad_mask = self.scored(x, pad_mask)
         if self.is_ar:
             nats = -self.network.log_likelihood(x, pad_mask).double()
             return ELBOResult(nats, torch.zeros_like(nats), pad_mask.sum(-1))

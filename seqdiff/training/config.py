@@ -223,6 +223,8 @@ def _validate(cfg: TrainConfig, source: str) -> None:
         raise ConfigError(f"{source}: a discrete schedule is only for `diffusion.loss: multinomial`")
     if d.parameterization == "score" and d.loss != "score_entropy":
         raise ConfigError(f"{source}: `diffusion.parameterization: score` is trained with `loss: score_entropy`")
+    if cfg.data.layout == "pack" and m.arch == "ar":
+        raise ConfigError(f"{source}: the AR baseline trains on padded or windowed rows, not `data.layout: pack`")
     if m.d_model % m.n_heads:
         raise ConfigError(f"{source}: `model.d_model` ({m.d_model}) must be divisible by `model.n_heads` ({m.n_heads})")
     for path, value in [("data.seq_len", cfg.data.seq_len), ("data.batch_size", cfg.data.batch_size),

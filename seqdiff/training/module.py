@@ -123,9 +123,9 @@ class SeqDiffLightning(L.LightningModule):
         g = step_generator(self.cfg.seed, 0, self.global_step, batch_idx % max(1, self.trainer.accumulate_grad_batches),
                            self.global_rank, device=x.device)
         obj, nats = self.model.objective(x, pad_mask, g)
-        n_tok = pad_mask.sum().clamp_min(1)
+        n_tok = self.model.scored(x, pad_mask).sum().clamp_min(1)
         loss = obj.sum() / n_tok
-        self.tokens_seen += int(n_tok) * self.trainer.world_size
+        self.tokens_seen += int(pad_mask.sum()) * self.trainer.world_size
         bpt = nats.sum() / (n_tok * math.log(2))
         self.log("train/loss", loss, prog_bar=False, batch_size=x.shape[0])
         self.log("train/bpt", bpt, prog_bar=True, batch_size=x.shape[0])
@@ -160,7 +160,7 @@ class SeqDiffLightning(L.LightningModule):
         g = step_generator(self.cfg.seed, 1, batch_idx, device=x.device)
         _, nats = self.model.objective(x, pad_mask, g)
         self._val[0] += float(nats.double().sum())
-        self._val[1] += int(pad_mask.sum())
+        self._val[1] += int(self.model.scored(x, pad_mask).sum())
 
     def on_validation_epoch_end(self):
         total, count = self._val
@@ -194,7 +194,7 @@ class SeqDiffLightning(L.LightningModule):
         g = step_generator(self.cfg.seed, 3, batch_idx, device=x.device)
         res = self.model.nll(x, pad_mask, n_t=4, generator=g)
         self._val[0] += float(res.nats.sum())
-        self._val[1] += int(pad_mask.sum())
+        self._val[1] += int(res.num_tokens.sum())
 
     def on_test_epoch_start(self):
         self.on_validation_epoch_start()
