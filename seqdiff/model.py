@@ -240,6 +240,7 @@ class SeqDiffModel(nn.Module):
         os.close(fd)
         try:
             torch.save(self.export_dict(), tmp)
+            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

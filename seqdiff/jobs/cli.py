@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..cli import command
+from . import app_cli as _app_cli  # noqa: F401  (registers `seqdiff app`)
 from . import demo as _demo  # noqa: F401  (registers `seqdiff demo`)
 
 __all__: list[str] = []

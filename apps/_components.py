@@ -1,0 +1,641 @@
+"""The logic behind the design app (``apps/design.py``), free of Streamlit so it can be tested alone.
+
+* model choices: the shipped defaults plus the ``SEQDIFF_APP_MODELS`` overrides;
+* :class:`GenerationJob`: infilling in a background thread with progress and a cancel flag;
+* :func:`generate_candidates`: the same candidates as :func:`seqdiff.jobs.generate.infill` (same seed,
+  same output) but reporting progress after every sampler step, so a long run can be cancelled
+  between two steps rather than between two batches;
+* template helpers: the live preview, the "mark region" helper;
+* tables, downloads (FASTA / SMILES / text / CSV), sequence logos and the mutational-scan heatmap.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+import os
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+DOMAINS = ("dna", "protein", "smiles", "text")
+DOMAIN_LABELS = {"dna": "DNA", "protein": "Protein", "smiles": "Molecules (SMILES)", "text": "Text"}
+
+#: ``domain=path`` pairs (comma, semicolon or newline separated) or a JSON object; a path of
+#: ``none`` (or empty) hides that domain's shipped model.
+MODELS_ENV = "SEQDIFF_APP_MODELS"
+#: ``auto`` (default: CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+DEVICE_ENV = "SEQDIFF_APP_DEVICE"
+
+#: Example templates, one per domain (each fits a 32-position text model and 64-position others).
+DEFAULT_TEMPLATES = {
+    "dna": "TTGACA[N:17]TATAAT[N:5-8]",
+    "protein": "M{10}GPSGSGKST{30-40}",
+    "smiles": "c1ccccc1{3}C(=O)O",
+    "text": "the {3-6} of {8}",
+}
+
+#: Example wild types for the variant tab (human ubiquitin; a fly promoter core).
+DEFAULT_WILD_TYPES = {
+    "protein": "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG",
+    "dna": "GCAGTCGCTATAAAAGGCGCTCGCAGTTCAGTCAGTTCGTTCGGAGTCAGCTCAGTTCAG",
+}
+
+SCAN_ALPHABETS = {"protein": "ACDEFGHIKLMNPQRSTVWY", "dna": "ACGT"}
+#: Longest position window of a "scan all single mutants" run.
+MAX_SCAN_POSITIONS = 100
+
+
+# ================================================================ models
+@dataclass(frozen=True)
+class ModelChoice:
+    """One entry of the model menu."""
+
+    label: str
+    kind: str  # "shipped" | "configured" | "path" | "upload"
+    path: Path | None = None
+
+
+def configured_models(env: str | None = None) -> dict[str, Path | None]:
+    """``SEQDIFF_APP_MODELS`` parsed: domain -> path (``None``: hide the shipped model).
+
+    Raises ``ValueError`` for a malformed value or an unknown domain.
+    """
+    raw = os.environ.get(MODELS_ENV, "") if env is None else env
+    raw = raw.strip()
+    if not raw:
+        return {}
+    if raw.startswith("{"):
+        try:
+            items = list(json.loads(raw).items())
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise ValueError(f"{MODELS_ENV}: not a JSON object ({e})") from None
+    else:
+        items = []
+        for part in re.split(r"[,;\n]", raw):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise ValueError(f"{MODELS_ENV}: expected domain=path, got {part.strip()!r}")
+            k, v = part.split("=", 1)
+            items.append((k, v))
+    out: dict[str, Path | None] = {}
+    for k, v in items:
+        dom = str(k).strip().lower()
+        if dom not in DOMAINS:
+            raise ValueError(f"{MODELS_ENV}: unknown domain {dom!r} (expected {', '.join(DOMAINS)})")
+        v = "" if v is None else str(v).strip()
+        out[dom] = None if v.lower() in ("", "none") else Path(v).expanduser()
+    return out
+
+
+def model_choices(domain: str, env: str | None = None) -> tuple[list[ModelChoice], str | None]:
+    """The model menu of a domain and, when the shipped model is missing, a message saying so."""
+    from seqdiff.pretrained import available
+
+    conf = configured_models(env)
+    choices: list[ModelChoice] = []
+    missing = None
+    shipped = available().get(domain)
+    hidden = domain in conf and conf[domain] is None
+    configured = conf.get(domain)
+    if configured is not None:  # the administrator's choice comes first
+        choices.append(ModelChoice(f"Configured: {configured}", "configured", configured))
+    if shipped is not None and not hidden:
+        choices.append(ModelChoice(f"Shipped {domain} model ({shipped.name})", "shipped", shipped))
+    elif configured is not None:
+        pass  # a configured model stands in for the missing shipped one
+    elif not hidden:
+        missing = (f"The shipped {domain} model is not in this installation (seqdiff/pretrained/{domain}.pt "
+                   f"is missing). Train it with `seqdiff train -c configs/pretrained/{domain}.yaml` and copy "
+                   f"`runs/pretrained-{domain}/model.pt` there, or pick a model file below.")
+    else:
+        missing = f"No shipped {domain} model here (hidden by {MODELS_ENV}): pick a model file below."
+    choices.append(ModelChoice("A model file on this computer (path)", "path"))
+    choices.append(ModelChoice("Upload a model file", "upload"))
+    return choices, missing
+
+
+def resolve_device(value: str | None = None) -> str:
+    value = (value or os.environ.get(DEVICE_ENV, "auto")).strip() or "auto"
+    if value == "auto":
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return value
+
+
+def is_window_model(model) -> bool:
+    """Trained on fixed-length windows (no length distribution): every training example had max_len positions."""
+    hist = getattr(model, "length_histogram", None)
+    return not hist or sum(hist[1:]) == 0
+
+
+def default_template(domain: str, model) -> str:
+    """The example template of a domain, padded with a free span to fill a window model's length
+    (before the promoter elements for DNA, after the text for text)."""
+    from seqdiff.jobs.template import parse_template
+
+    text = DEFAULT_TEMPLATES[domain]
+    if not is_window_model(model) or domain not in ("dna", "text"):
+        return text
+    try:
+        longest = parse_template(text, model.tokenizer, domain=domain).max_length
+    except ValueError:
+        return text
+    extra = model.max_len - longest
+    if extra <= 0:
+        return text
+    return f"[N:{extra}]{text}" if domain == "dna" else f"{text}{{{extra}}}"
+
+
+def window_hint(model) -> str | None:
+    """A note for models trained on fixed-length windows (no length distribution)."""
+    if is_window_model(model):
+        return (f"This model was trained on windows of exactly {model.max_len} positions: "
+                f"templates that fill the whole window match its training best.")
+    return None
+
+
+# ================================================================ templates
+TEMPLATE_CSS = """
+<style>
+.sd-seq {font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.92rem;
+         word-break: break-all; white-space: pre-wrap; line-height: 1.6; margin: 0.1rem 0;}
+.sd-seq .fixed {background: #ffd54f; color: #3e2723; font-weight: 700; border-radius: 2px;}
+.sd-seq .generated {color: #1a237e;}
+.sd-seq .free {background: #e3f2fd; color: #0d47a1; border: 1px dashed #64b5f6; border-radius: 3px;
+               padding: 0 0.25em; font-style: italic;}
+.sd-seq .sd-id {color: #757575; display: inline-block; min-width: 6.5em; user-select: none;}
+.sd-seq .sd-score {color: #757575; font-size: 0.8rem; padding-left: 0.6em; user-select: none;}
+.sd-legend span {padding: 0 0.35em; margin-right: 0.6em; border-radius: 2px;}
+</style>
+"""
+
+
+def template_preview_html(tmpl) -> str:
+    """Fixed letters highlighted, free spans shown as ``[k]`` / ``[a–b]`` boxes."""
+    from seqdiff.jobs.template import Fixed
+
+    parts = []
+    for s in tmpl.segments:
+        if isinstance(s, Fixed):
+            parts.append(f'<span class="fixed">{html.escape(tmpl.tokenizer.decode(s.ids))}</span>')
+        else:
+            n = f"{s.min_len}" if s.min_len == s.max_len else f"{s.min_len}–{s.max_len}"
+            parts.append(f'<span class="free" title="free positions">{n} free</span>')
+    return f'<div class="sd-seq" id="sd-template-preview">{"".join(parts)}</div>'
+
+
+def template_summary(tmpl, model_max_len: int) -> str:
+    """One sentence: lengths, fixed positions (1-based) when the layout is fixed."""
+    free = tmpl.free_segments
+    lo, hi = tmpl.min_length, tmpl.max_length
+    length = f"{lo}" if lo == hi else f"{lo}–{hi}"
+    out = (f"Output length {length} (the model allows up to {model_max_len}); "
+           f"{tmpl.num_fixed} fixed positions, {len(free)} free span{'s' if len(free) != 1 else ''}")
+    if all(s.min_len == s.max_len for s in free):
+        spans = tmpl.fixed_spans_for([s.min_len for s in free])
+        where = ", ".join(f"{a + 1}" if b - a == 1 else f"{a + 1}–{b}" for a, b in spans)
+        if where:
+            out += f"; fixed at positions {where}"
+    return out + "."
+
+
+def template_error_text(err) -> tuple[str, str | None]:
+    """(message, caret context) of a TemplateError or another ValueError."""
+    ctx = err.context() if hasattr(err, "context") and getattr(err, "position", None) else None
+    return str(err), ctx
+
+
+def _escape_fixed(text: str, domain: str) -> str:
+    if domain == "smiles":
+        return text
+    return "".join("\\" + c if c in "?{[\\" else c for c in text)
+
+
+def clean_pasted(seq: str, domain: str) -> str:
+    """A pasted sequence: FASTA header lines dropped; whitespace removed for DNA/protein/SMILES."""
+    lines = [ln for ln in seq.replace("\r", "").split("\n") if not ln.startswith(">")]
+    if domain == "text":
+        return " ".join(ln.strip() for ln in lines if ln.strip())
+    return "".join("".join(lines).split())
+
+
+def region_units(seq: str, domain: str, tokenizer) -> list[str]:
+    """The units positions count: letters (DNA, protein, text) or SMILES tokens.
+
+    Raises ``ValueError`` (a tokenizer error naming the position) for letters the model lacks.
+    """
+    ids = tokenizer.encode(seq)
+    if domain == "smiles":
+        return [tokenizer.id_to_token(i) for i in ids]
+    if len(ids) != len(seq):
+        raise ValueError(f"the sequence has {len(seq)} letters but encodes to {len(ids)} tokens")
+    return list(seq)
+
+
+def _span(k_lo: int, k_hi: int, domain: str) -> str:
+    if k_hi <= 0:
+        return ""
+    n = f"{k_lo}" if k_lo == k_hi else f"{k_lo}-{k_hi}"
+    return f"[N:{n}]" if domain == "dna" else ("{" + n + "}")
+
+
+def mark_region_template(seq: str, start: int, end: int, domain: str, tokenizer, slack: int = 0) -> str:
+    """The template keeping units ``start..end`` (1-based, inclusive) of ``seq`` fixed and the rest free.
+
+    ``slack`` lets each free flank vary by that many positions either way (a region that starts or ends
+    the sequence gets no flank on that side).
+    """
+    units = region_units(seq, domain, tokenizer)
+    n = len(units)
+    if n == 0:
+        raise ValueError("paste a sequence first")
+    if not 1 <= start <= end <= n:
+        raise ValueError(f"the region must satisfy 1 ≤ start ≤ end ≤ {n} (the sequence length), "
+                         f"got {start}–{end}")
+    slack = max(int(slack), 0)
+    left, right = start - 1, n - end
+    motif = _escape_fixed("".join(units[start - 1:end]), domain)
+    flank = lambda k: _span(max(k - slack, 0), k + slack, domain) if k > 0 else ""  # noqa: E731
+    return flank(left) + motif + flank(right)
+
+
+# ================================================================ generation
+class JobCancelled(Exception):
+    """Raised from a progress callback when the user pressed cancel."""
+
+
+@dataclass
+class GenerationJob:
+    """A generation running in a background thread.
+
+    ``state``: ``running`` → ``done`` | ``cancelled`` | ``error``. The worker reports progress through
+    :meth:`report`, which raises :class:`JobCancelled` once :meth:`cancel` was called.
+    """
+
+    domain: str
+    settings: dict[str, Any]
+    state: str = "running"
+    fraction: float = 0.0
+    message: str = "starting"
+    result: Any = None
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    collected: bool = False
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self, work: Callable[["GenerationJob"], Any]) -> "GenerationJob":
+        def run() -> None:
+            try:
+                self.result = work(self)
+                self.state = "done"
+                self.fraction = 1.0
+                self.message = "done"
+            except JobCancelled:
+                self.state = "cancelled"
+            except Exception as e:  # noqa: BLE001 - shown in the app, never raised into it
+                self.error = f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
+                self.state = "error"
+            finally:
+                self.finished = time.time()
+
+        self._thread = threading.Thread(target=run, name=f"seqdiff-app-{self.domain}", daemon=True)
+        self._thread.start()
+        return self
+
+    def report(self, fraction: float, message: str) -> None:
+        self.fraction = min(max(float(fraction), 0.0), 1.0)
+        self.message = message
+        if self._cancel.is_set():
+            raise JobCancelled()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+
+def generate_candidates(model, template, num: int, *, sampler: str | None = None, steps: int | None = None,
+                        seed: int = 0, n_t: int = 8, batch_size: int = 64, grid: str | None = None,
+                        report: Callable[[float, str], None] | None = None):
+    """Infill ``num`` candidates, scored by the ELBO bound, in generation order.
+
+    The same draws as ``infill(model, template, num, rank=True, ...)`` (its seeding is reproduced),
+    but ``report(fraction, message)`` is called after every sampler step.
+    """
+    import numpy as np
+    import torch
+
+    from seqdiff.jobs.generate import Candidate, batch_generator, per_sample_metrics
+    from seqdiff.jobs.template import Template, parse_template
+
+    if model.is_ar:
+        raise ValueError("the AR baseline cannot infill; use a diffusion model")
+    tmpl = template if isinstance(template, Template) else \
+        parse_template(template, model.tokenizer, domain=model.domain, max_len=model.max_len)
+    if num < 1:
+        raise ValueError("the number of candidates must be ≥ 1")
+    rng = np.random.default_rng(seed)
+    layouts = [tmpl.instantiate(rng)[2] for _ in range(num)]
+    pad = model.tokenizer.pad_id
+    n_batches = math.ceil(num / batch_size)
+    kw = {"grid": grid} if grid and (sampler or model.default_sampler) in ("euler", "tweedie", "ancestral") else {}
+    cands = []
+    with torch.no_grad():
+        for b, start in enumerate(range(0, num, batch_size)):
+            chunk = layouts[start:start + batch_size]
+            rows = [tmpl.instantiate(lengths=sl)[:2] for sl in chunk]
+            width = max(int(x.shape[0]) for x, _ in rows)
+            x_fixed = torch.full((len(rows), width), pad, dtype=torch.long)
+            fixed = torch.ones((len(rows), width), dtype=torch.bool)
+            for r, (x, f) in enumerate(rows):
+                x_fixed[r, :len(x)] = x
+                fixed[r, :len(x)] = f
+
+            def step(i: int, n: int, b: int = b) -> None:
+                if report is not None:
+                    report((b + 0.9 * i / max(n, 1)) / n_batches,
+                           f"batch {b + 1}/{n_batches}: sampler step {i}/{n}")
+
+            if report is not None:
+                step(0, 1)
+            g = batch_generator(seed, b, model.device)
+            ids = model.generate(x_fixed=x_fixed, fixed=fixed, sampler=sampler, steps=steps, generator=g,
+                                 progress=step, **kw).cpu()
+            if not torch.equal(ids[fixed], x_fixed[fixed]):
+                raise RuntimeError("a fixed position changed during sampling")
+            if report is not None:
+                report((b + 0.9) / n_batches, f"batch {b + 1}/{n_batches}: scoring (ELBO, {n_t} time points)")
+            nll = model.nll(ids.to(model.device), n_t=n_t, generator=batch_generator(seed + 1, b, model.device))
+            texts = model.decode(ids)
+            for r, (sl, (x, f)) in enumerate(zip(chunk, rows)):
+                n = int(x.shape[0])
+                c = Candidate(id=f"infill_{start + r + 1}", sequence=texts[r], ids=ids[r, :n].tolist(),
+                              fixed=f.tolist(), span_lengths=list(sl))
+                c.nll_nats = float(nll.nats[r])
+                c.nll_stderr = float(nll.stderr[r])
+                c.bits_per_token = c.nll_nats / (n * math.log(2))
+                c.metrics = per_sample_metrics(model.domain, c.sequence)
+                cands.append(c)
+    if report is not None:
+        report(1.0, "done")
+    return cands
+
+
+# ================================================================ results
+def candidates_frame(cands, domain: str):
+    """One row per candidate (generation order)."""
+    import pandas as pd
+
+    rows = []
+    for c in cands:
+        r = {"id": c.id, "sequence": c.sequence, "length": len(c.ids),
+             "bits_per_token": None if c.bits_per_token is None else round(c.bits_per_token, 4),
+             "nll_nats": None if c.nll_nats is None else round(c.nll_nats, 3),
+             "nll_stderr": None if c.nll_stderr is None else round(c.nll_stderr, 3),
+             "fixed": sum(map(bool, c.fixed)),
+             "span_lengths": ",".join(map(str, c.span_lengths))}
+        if domain == "smiles":
+            r["valid"] = bool(c.metrics.get("valid"))
+            r["canonical"] = c.metrics.get("canonical", "")
+        if domain == "dna":
+            r["gc"] = c.metrics.get("gc")
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+SORT_KEYS = {
+    "bits per token (best first)": ("bits_per_token", True),
+    "NLL bound, nats (best first)": ("nll_nats", True),
+    "length": ("length", True),
+    "GC content": ("gc", True),
+    "generation order": ("order", True),
+}
+
+
+def filter_sort(df, *, valid_only: bool = False, max_bits: float | None = None, pattern: str | None = None,
+                sort_by: str = "bits per token (best first)", descending: bool = False):
+    """The shown rows. Raises ``ValueError`` for a bad regular expression."""
+    out = df.copy()
+    out["order"] = range(1, len(out) + 1)
+    if valid_only and "valid" in out:
+        out = out[out["valid"]]
+    if max_bits is not None:
+        out = out[out["bits_per_token"] <= max_bits]
+    if pattern:
+        try:
+            rx = re.compile(pattern)
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression: {pattern!r} ({e})") from None
+        out = out[[bool(rx.search(s)) for s in out["sequence"]]]
+    col, asc = SORT_KEYS.get(sort_by, ("bits_per_token", True))
+    if col not in out:
+        col = "bits_per_token"
+    out = out.sort_values(col, ascending=asc != descending, kind="stable", na_position="last")
+    return out.drop(columns=["order"]).reset_index(drop=True)
+
+
+def candidate_html(c, tokenizer, *, score: float | None = None) -> str:
+    from seqdiff.jobs.template import render
+
+    body = render(c.ids, c.fixed, tokenizer, style="html")
+    sc = f'<span class="sd-score">{score:.3f} bits/token</span>' if score is not None else ""
+    return f'<div class="sd-seq"><span class="sd-id">{html.escape(c.id)}</span>{body}{sc}</div>'
+
+
+def sequence_file(df, domain: str) -> tuple[bytes, str, str]:
+    """``(data, file extension, mime)`` of the shown candidates in the domain's format."""
+    buf = io.StringIO()
+    if domain in ("dna", "protein"):
+        for _, r in df.iterrows():
+            desc = f" bits_per_token={r['bits_per_token']}" if r.get("bits_per_token") is not None else ""
+            buf.write(f">{r['id']}{desc}\n")
+            s = str(r["sequence"])
+            for i in range(0, max(len(s), 1), 80):
+                buf.write(s[i:i + 80] + "\n")
+        return buf.getvalue().encode(), ".fa", "text/x-fasta"
+    if domain == "smiles":
+        for _, r in df.iterrows():
+            buf.write(f"{r['sequence']}\t{r['id']}\n")
+        return buf.getvalue().encode(), ".smi", "chemical/x-daylight-smiles"
+    for _, r in df.iterrows():
+        buf.write(str(r["sequence"]).replace("\n", " ") + "\n")
+    return buf.getvalue().encode(), ".txt", "text/plain"
+
+
+def csv_bytes(df) -> bytes:
+    return df.to_csv(index=False).encode()
+
+
+def logo_counts(seqs: Sequence[str], alphabet: str) -> tuple[Any, str]:
+    """A per-position letter-frequency table for a sequence logo, and a note on what it covers.
+
+    Equal lengths: all candidates. Otherwise the candidates of the most common length.
+    """
+    import pandas as pd
+
+    seqs = [s.upper() for s in seqs if s]
+    if not seqs:
+        raise ValueError("no sequences to draw")
+    lengths = Counter(len(s) for s in seqs)
+    if len(lengths) == 1:
+        use = seqs
+        note = f"All {len(seqs)} shown candidates (length {len(seqs[0])})."
+    else:
+        L, n = max(lengths.items(), key=lambda kv: (kv[1], kv[0]))
+        use = [s for s in seqs if len(s) == L]
+        note = (f"Candidates have {len(lengths)} different lengths: the logo shows the {n} of the most "
+                f"common length, {L} (no alignment).")
+    L = len(use[0])
+    letters = list(alphabet)
+    table = pd.DataFrame(0.0, index=range(1, L + 1), columns=letters)
+    for s in use:
+        for i, ch in enumerate(s):
+            if ch in table.columns:
+                table.iat[i, letters.index(ch)] += 1
+    table = table.div(table.sum(axis=1).replace(0, 1), axis=0)
+    return table, note
+
+
+def logo_figure(table, domain: str, fixed_ranges: Sequence[tuple[int, int]] = ()):
+    """A logomaker probability logo (matplotlib figure); ``fixed_ranges`` are 1-based, inclusive."""
+    import logomaker
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    L = len(table)
+    fig, ax = plt.subplots(figsize=(min(max(4.0, 0.16 * L + 1.0), 24.0), 2.2), dpi=100)
+    logomaker.Logo(table, ax=ax, color_scheme="classic" if domain == "dna" else "chemistry",
+                   font_name="DejaVu Sans", vpad=0.03)
+    for a, b in fixed_ranges:
+        ax.axvspan(a - 0.5, b + 0.5, color="#ffc107", alpha=0.3, zorder=-1, lw=0)
+    ax.set_ylabel("frequency")
+    ax.set_xlabel("position (shaded: fixed by the template)" if fixed_ranges else "position")
+    step = max(1, round(L / 20))
+    ax.set_xticks(list(range(1, L + 1, step)))
+    ax.set_xlim(0.5, L + 0.5)
+    ax.set_ylim(0, 1)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def shared_fixed_ranges(cands, length: int) -> list[tuple[int, int]]:
+    """1-based inclusive runs fixed in every candidate of ``length`` (for logo shading)."""
+    masks = [c.fixed for c in cands if len(c.ids) == length]
+    if not masks:
+        return []
+    both = [all(m[i] for m in masks) for i in range(length)]
+    out, start = [], None
+    for i, f in enumerate(both + [False]):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            out.append((start + 1, i))
+            start = None
+    return out
+
+
+# ================================================================ variants
+def mutation_lines(text: str) -> list[str]:
+    """Mutants from a text area: one per line; blank lines and ``#`` comments skipped."""
+    out = []
+    for line in text.replace("\r", "").split("\n"):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def clean_wild_type(text: str) -> str:
+    lines = [ln for ln in text.replace("\r", "").split("\n") if not ln.startswith(">")]
+    return "".join("".join(lines).split()).upper()
+
+
+def scan_window(wt_len: int, start: int, end: int) -> tuple[int, int, str | None]:
+    """Clip a 1-based inclusive window to the wild type and to :data:`MAX_SCAN_POSITIONS`."""
+    start = max(1, int(start))
+    end = min(wt_len, int(end))
+    if start > end:
+        raise ValueError(f"the scan window must satisfy 1 ≤ start ≤ end ≤ {wt_len}, got {start}–{end}")
+    note = None
+    if end - start + 1 > MAX_SCAN_POSITIONS:
+        end = start + MAX_SCAN_POSITIONS - 1
+        note = (f"A scan covers at most {MAX_SCAN_POSITIONS} positions: scanning {start}–{end}; "
+                f"move the window to scan further.")
+    return start, end, note
+
+
+def score_column(df) -> str:
+    for c in ("score_masked_marginal", "score_elbo", "score_ar"):
+        if c in df.columns:
+            return c
+    raise KeyError("no score column")
+
+
+def single_mutant_matrix(df, score_col: str, wt: str, alphabet: str):
+    """Long table ``position, wt, mt, mutant, score`` of the single mutants in ``df``."""
+    import pandas as pd
+
+    from seqdiff.jobs.variants import parse_mutant
+
+    rows = []
+    for m, s, k in zip(df["mutant"], df[score_col], df["num_mutations"]):
+        if k != 1:
+            continue
+        muts = [x for x in parse_mutant(m) if x[0] != x[2]]
+        if len(muts) != 1:
+            continue
+        w, p, t = muts[0]
+        if t in alphabet:
+            rows.append({"position": p, "wt": w, "mt": t, "mutant": m, "score": float(s)})
+    return pd.DataFrame(rows, columns=["position", "wt", "mt", "mutant", "score"])
+
+
+def heatmap_chart(long_df, alphabet: str, wt: str):
+    """An Altair position × residue heatmap of single-mutant scores (wild type marked)."""
+    import altair as alt
+    import pandas as pd
+
+    positions = sorted(set(long_df["position"]))
+    wt_rows = pd.DataFrame({"position": positions, "mt": [wt[p - 1] for p in positions]})
+    lim = float(max(abs(long_df["score"]).max(), 1e-6))
+    width = max(240, min(16 * len(positions), 1600))
+    base = alt.Chart(long_df).mark_rect().encode(
+        x=alt.X("position:O", title="position", axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+        y=alt.Y("mt:N", sort=list(alphabet), title="substituted residue", axis=alt.Axis(labelOverlap=False)),
+        color=alt.Color("score:Q", scale=alt.Scale(scheme="redblue", domain=[-lim, lim]),
+                        title="score (nats)"),
+        tooltip=["mutant", alt.Tooltip("score:Q", format=".3f")],
+    )
+    dots = alt.Chart(wt_rows).mark_text(text="●", color="#424242", size=8).encode(
+        x="position:O", y=alt.Y("mt:N", sort=list(alphabet)))
+    return (base + dots).properties(width=width, height=max(120, 18 * len(alphabet)),
+                                    title="Single-mutant scores (● = wild type; red = less likely)")

@@ -1,0 +1,27 @@
+"""`seqdiff app` — start the Streamlit design app (apps/design.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cli import command
+
+__all__: list[str] = []
+
+
+def _app_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=None, help="server port (Streamlit's default: 8501)")
+    p.add_argument("--address", default=None, help="server address, e.g. 0.0.0.0 to serve the local network")
+    p.add_argument("--headless", action="store_true", help="do not open a browser window")
+    p.add_argument("--model", action="append", default=[], metavar="DOMAIN=PATH",
+                   help="model file to offer first for a domain (repeatable), e.g. --model dna=runs/dna/model.pt; "
+                        "DOMAIN=none hides the shipped model of that domain")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--dry-run", action="store_true", help="print the command and environment, start nothing")
+
+
+@command("app", "start the design app in the browser (Streamlit)", _app_args)
+def _app(args: argparse.Namespace) -> int:
+    from ..app import launch
+    return launch(port=args.port, address=args.address, headless=args.headless, models=args.model,
+                  device=args.device, dry_run=args.dry_run)

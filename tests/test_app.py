@@ -1,0 +1,496 @@
+"""The Streamlit design app (apps/design.py), driven through every widget path with Streamlit's AppTest.
+
+Tiny models are trained once per session; the app sees them through SEQDIFF_APP_MODELS (the shipped
+text model is hidden with ``text=none`` so the "no model" path is exercised whatever is installed).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+st_testing = pytest.importorskip("streamlit.testing.v1", reason="the app extra (streamlit) is not installed")
+pytest.importorskip("logomaker", reason="the app extra (logomaker) is not installed")
+AppTest = st_testing.AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "apps" / "design.py")
+TIMEOUT = 60
+
+if str(ROOT / "apps") not in sys.path:
+    sys.path.insert(0, str(ROOT / "apps"))
+C = importlib.import_module("_components")
+
+
+# ================================================================ fixtures
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    from seqdiff.training.config import load_config
+    from seqdiff.training.train import train
+
+    out = {}
+    for dom in ("dna", "protein", "smiles"):
+        d = tmp_path_factory.mktemp(f"app-{dom}")
+        summary = train(load_config(ROOT / "configs" / "tiny" / f"{dom}.yaml", [f"out_dir={d}"]), quiet=True)
+        out[dom] = Path(summary["model"])
+    return out
+
+
+@pytest.fixture
+def app_env(monkeypatch, tiny_models):
+    monkeypatch.setenv(C.MODELS_ENV, ",".join([f"{d}={p}" for d, p in tiny_models.items()] + ["text=none"]))
+    monkeypatch.setenv(C.DEVICE_ENV, "cpu")
+    return tiny_models
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Every payload handed to the media file manager (download buttons), by its URL."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    seen: dict[str, dict] = {}
+    original = MediaFileManager.add
+
+    def add(self, data, mimetype, coordinates, file_name=None, is_for_static_download=False):
+        url = original(self, data, mimetype, coordinates, file_name=file_name,
+                       is_for_static_download=is_for_static_download)
+        seen[url] = {"data": data, "mime": mimetype, "file_name": file_name}
+        return url
+
+    monkeypatch.setattr(MediaFileManager, "add", add)
+    return seen
+
+
+def fresh() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    ok(at)
+    return at
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def html_blocks(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def set_domain(at: AppTest, domain: str) -> AppTest:
+    at.sidebar.selectbox(key="domain").set_value(domain).run()
+    ok(at)
+    return at
+
+
+def wait_for_job(at: AppTest, timeout: float = 60.0) -> AppTest:
+    job = at.session_state["job"]
+    assert job is not None
+    assert job.wait(timeout), "generation did not finish in time"
+    at.run()
+    ok(at)
+    return at
+
+
+def generate(at: AppTest, domain: str, *, num: int = 12, steps: int = 8, seed: int = 0) -> AppTest:
+    at.number_input(key=f"num_{domain}").set_value(num)
+    at.number_input(key=f"steps_{domain}").set_value(steps)
+    at.number_input(key=f"seed_{domain}").set_value(seed)
+    at.button(key="generate").click().run()
+    ok(at)
+    return wait_for_job(at)
+
+
+def download_payload(at: AppTest, downloads: dict, key: str) -> dict:
+    btn = at.get("download_button")
+    match = [b for b in btn if b.proto.id.endswith(key) or key in b.proto.id]
+    assert match, [b.proto.id for b in btn]
+    return downloads[match[0].proto.url]
+
+
+# ================================================================ the pure helpers
+def test_models_env_parsing(tmp_path):
+    assert C.configured_models("") == {}
+    got = C.configured_models(f"dna={tmp_path}/a.pt; smiles = {tmp_path}/b.pt,\ntext=none")
+    assert got == {"dna": tmp_path / "a.pt", "smiles": tmp_path / "b.pt", "text": None}
+    assert C.configured_models('{"protein": "/x/p.pt", "dna": ""}') == {"protein": Path("/x/p.pt"), "dna": None}
+    with pytest.raises(ValueError, match="unknown domain 'rna'"):
+        C.configured_models("rna=/x.pt")
+    with pytest.raises(ValueError, match="expected domain=path"):
+        C.configured_models("/x.pt")
+
+
+def test_mark_region_and_window_helpers(tiny_models):
+    from seqdiff.model import load_model
+
+    dna = load_model(tiny_models["dna"])
+    assert C.mark_region_template("ACGTACGTAC", 3, 6, "dna", dna.tokenizer) == "[N:2]GTAC[N:4]"
+    assert C.mark_region_template("ACGTACGTAC", 1, 10, "dna", dna.tokenizer) == "ACGTACGTAC"
+    assert C.mark_region_template("ACGTACGTAC", 3, 6, "dna", dna.tokenizer, slack=1) == "[N:1-3]GTAC[N:3-5]"
+    with pytest.raises(ValueError, match="1 ≤ start ≤ end ≤ 10"):
+        C.mark_region_template("ACGTACGTAC", 7, 3, "dna", dna.tokenizer)
+    assert C.clean_pasted(">seq1 promoter\nACGT ACGT\nAC\n", "dna") == "ACGTACGTAC"
+    smi = load_model(tiny_models["smiles"])
+    # positions count SMILES tokens: Cl is one token
+    assert C.region_units("ClCC(=O)O", "smiles", smi.tokenizer)[:2] == ["Cl", "C"]
+    assert C.mark_region_template("ClCC(=O)O", 2, 3, "smiles", smi.tokenizer) == "{1}CC{5}"
+    assert C.scan_window(300, 1, 300) == (1, C.MAX_SCAN_POSITIONS, C.scan_window(300, 1, 300)[2])
+    assert "at most" in C.scan_window(300, 1, 300)[2]
+    assert C.scan_window(50, 10, 20) == (10, 20, None)
+    table, note = C.logo_counts(["ACGT", "ACGA", "ACG", "TTTTT"], "ACGT")
+    assert len(table) == 4 and "most common length, 4" in note
+    assert table.loc[4, "T"] == pytest.approx(0.5)
+
+
+def test_generation_matches_infill(tiny_models):
+    """The app's step-by-step generation draws exactly what `seqdiff infill` draws for the same seed."""
+    from seqdiff.jobs.generate import infill
+    from seqdiff.model import load_model
+
+    model = load_model(tiny_models["dna"])
+    ticks = []
+    ours = C.generate_candidates(model, "TTGACA[N:17]TATAAT[N:5-8]", 10, steps=6, seed=3, batch_size=4,
+                                 report=lambda f, m: ticks.append(f))
+    ref = infill(model, "TTGACA[N:17]TATAAT[N:5-8]", 10, steps=6, seed=3, batch_size=4, rank=True)
+    assert sorted((c.sequence, round(c.bits_per_token, 6)) for c in ours) == \
+        sorted((c.sequence, round(c.bits_per_token, 6)) for c in ref)
+    assert len(ticks) >= 3 * 6 and ticks == sorted(ticks) and ticks[-1] == 1.0
+
+
+# ================================================================ the app
+def test_opens_with_model_and_live_preview(app_env):
+    at = fresh()
+    assert at.sidebar.selectbox(key="domain").value == "dna"
+    assert at.sidebar.selectbox(key="model_choice_dna").value.startswith("Configured:")
+    assert not errors(at)
+    page = html_blocks(at)
+    assert '<span class="fixed">TTGACA</span><span class="free" title="free positions">17 free</span>' in page
+    # the tiny DNA model saw 64-base windows: the example template is padded to fill one
+    assert at.text_area(key="template_dna").value == "[N:27]TTGACA[N:17]TATAAT[N:5-8]"
+    assert any("Output length 61–64" in c.value for c in at.caption)
+    assert any("windows of exactly 64 positions" in c.value for c in at.caption)
+    # edit the template: the preview follows
+    at.text_area(key="template_dna").input("GGG{4}CC").run()
+    ok(at)
+    assert '<span class="fixed">GGG</span>' in html_blocks(at)
+    assert any("fixed at positions 1–3, 8–9" in c.value for c in at.caption)
+    assert not at.button(key="generate").disabled
+
+
+def test_domain_switch_and_missing_model(app_env, monkeypatch):
+    at = fresh()
+    set_domain(at, "smiles")
+    assert at.text_area(key="template_smiles").value == C.DEFAULT_TEMPLATES["smiles"]
+    assert '<span class="fixed">c1ccccc1</span>' in html_blocks(at)
+    set_domain(at, "protein")
+    assert '<span class="fixed">GPSGSGKST</span>' in html_blocks(at)
+    # text: the shipped model is hidden by the test environment; the app says what to do
+    set_domain(at, "text")
+    assert not errors(at)
+    assert any("No shipped text model" in w.value for w in at.sidebar.warning)
+    assert any("Enter the path of a model file" in i.value for i in at.info)
+    # a fresh installation without shipped models and without configuration: a clear warning
+    import seqdiff.pretrained
+
+    monkeypatch.delenv(C.MODELS_ENV)
+    monkeypatch.setattr(seqdiff.pretrained, "available", lambda: {})
+    at = fresh()
+    warn = " ".join(w.value for w in at.sidebar.warning)
+    assert "The shipped dna model is not in this installation" in warn
+    assert "configs/pretrained/dna.yaml" in warn
+
+
+def test_shipped_model_listed_and_loaded(app_env, monkeypatch):
+    """A shipped model is offered (after a configured one) and loads; stand-in: the tiny DNA model."""
+    import seqdiff.pretrained
+
+    monkeypatch.setattr(seqdiff.pretrained, "available", lambda: {"dna": app_env["dna"]})
+    at = fresh()
+    sel = at.sidebar.selectbox(key="model_choice_dna")
+    assert sel.options[:2] == [f"Configured: {app_env['dna']}", "Shipped dna model (model.pt)"]
+    assert not at.sidebar.warning
+    sel.set_value("Shipped dna model (model.pt)").run()
+    ok(at)
+    assert not errors(at) and any("tiny-dna" in c.value for c in at.sidebar.caption)
+    monkeypatch.delenv(C.MODELS_ENV)
+    at = fresh()
+    assert at.sidebar.selectbox(key="model_choice_dna").value == "Shipped dna model (model.pt)"
+
+
+def test_shipped_model_when_present(app_env):
+    from seqdiff.pretrained import available
+
+    shipped = available()
+    if not shipped:
+        pytest.skip("no shipped model in this installation yet")
+    domain = next(d for d in ("dna", "smiles", "protein") if d in shipped) if \
+        any(d in shipped for d in ("dna", "smiles", "protein")) else None
+    if domain is None:
+        pytest.skip("only the shipped text model is present, which this environment hides")
+    at = fresh()
+    set_domain(at, domain)
+    sel = at.sidebar.selectbox(key=f"model_choice_{domain}")
+    sel.set_value(next(o for o in sel.options if o.startswith("Shipped"))).run()
+    ok(at)
+    assert not errors(at)
+    assert any(f"pretrained-{domain}" in c.value for c in at.sidebar.caption)
+
+
+def test_model_path_and_bad_files(app_env, tmp_path):
+    at = fresh()
+    at.sidebar.selectbox(key="model_choice_dna").set_value("A model file on this computer (path)").run()
+    ok(at)
+    assert any("Enter the path" in i.value for i in at.info)
+    at.sidebar.text_input(key="model_path_dna").input(str(app_env["dna"])).run()
+    ok(at)
+    assert not errors(at) and any("tiny-dna" in c.value for c in at.sidebar.caption)
+    # a file that is not a checkpoint
+    junk = tmp_path / "notes.pt"
+    junk.write_text("these are not weights\n")
+    at.sidebar.text_input(key="model_path_dna").input(str(junk)).run()
+    ok(at)
+    assert any("not a seqdiff model or checkpoint" in e for e in errors(at))
+    # no such file
+    at.sidebar.text_input(key="model_path_dna").input(str(tmp_path / "missing.pt")).run()
+    ok(at)
+    assert any("no such file" in e for e in errors(at))
+    # a model of another domain
+    at.sidebar.text_input(key="model_path_dna").input(str(app_env["smiles"])).run()
+    ok(at)
+    assert any("is a smiles model, not a dna model" in e for e in errors(at))
+
+
+def test_upload_model_and_bad_upload(app_env):
+    at = fresh()
+    at.sidebar.selectbox(key="model_choice_dna").set_value("Upload a model file").run()
+    ok(at)
+    assert any("Upload a model file" in i.value for i in at.info)
+    at.sidebar.file_uploader(key="model_upload_dna").upload("weights.pt", b"\x00garbage" * 100).run()
+    ok(at)
+    assert any("not a seqdiff model or checkpoint" in e for e in errors(at))
+    at.sidebar.file_uploader(key="model_upload_dna").set_value(
+        ("model.pt", app_env["dna"].read_bytes(), "application/octet-stream")).run()
+    ok(at)
+    assert not errors(at) and any("tiny-dna" in c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("template, message", [
+    ("TTGAXA{3}", "template character 5: invalid character 'X' for DNA"),
+    ("TTGACA{17", "template character 7: unclosed '{'"),
+    ("TTGACA{3-x}", "span length must be a whole number"),
+    ("A" * 80, "template needs at least 80 positions; the model allows 64"),
+    ("ACGT{70-90}", "template needs at least 74 positions; the model allows 64"),
+    ("   ", "The template is empty"),
+])
+def test_bad_templates_show_errors(app_env, template, message):
+    at = fresh()
+    at.text_area(key="template_dna").input(template).run()
+    ok(at)
+    assert any(message in e for e in errors(at)), errors(at)
+    assert at.button(key="generate").disabled
+
+
+def test_mark_region_helper(app_env):
+    at = fresh()
+    at.text_area(key="region_seq_dna").input(">my promoter\nAAAATTGACAGGGG\nCCCC").run()
+    ok(at)
+    at.number_input(key="region_start_dna").set_value(5)
+    at.number_input(key="region_end_dna").set_value(10).run()
+    ok(at)
+    assert any(c.value == "[N:4]TTGACA[N:8]" for c in at.code)
+    at.button(key="region_apply_dna").click().run()
+    ok(at)
+    assert at.text_area(key="template_dna").value == "[N:4]TTGACA[N:8]"
+    assert '<span class="fixed">TTGACA</span>' in html_blocks(at)
+    # the slider, with flanks that may vary
+    at.radio(key="region_mode_dna").set_value("a slider").run()
+    at.slider(key="region_slider_dna").set_range(1, 4)
+    at.number_input(key="region_slack_dna").set_value(2).run()
+    ok(at)
+    at.button(key="region_apply_dna").click().run()
+    assert at.text_area(key="template_dna").value == "AAAA[N:12-16]"  # no flank before position 1
+    # a letter the model does not know
+    at.text_area(key="region_seq_dna").input("ACGTJJ").run()
+    ok(at)
+    assert any("cannot be read" in e and "'J'" in e for e in errors(at))
+
+
+def test_generate_sort_filter_download(app_env, downloads):
+    at = generate(fresh(), "dna", num=12, steps=8)
+    assert at.session_state["run_status"]["dna"][0] == "done"
+    assert any("Generated 12 candidates" in s.value for s in at.success)
+    assert any("model tiny-dna (model.pt) · ancestral sampler, 8 steps · seed 0" in c.value for c in at.caption)
+    df = at.dataframe[0].value
+    assert len(df) == 12 and list(df["bits_per_token"]) == sorted(df["bits_per_token"])
+    assert all(s[27:33] == "TTGACA" and s[50:56] == "TATAAT" and 61 <= len(s) <= 64 for s in df["sequence"])
+    block = next(m.value for m in at.markdown if m.value.startswith('<div id="sd-candidates">'))
+    assert block.count('<span class="fixed">TTGACA</span>') == 12 and 'class="generated"' in block
+    assert block.count('<span class="fixed">TATAAT</span>') == 12
+    assert at.get("image"), "the sequence logo is missing"
+    assert any("most common length" in c.value or "All 12" in c.value for c in at.caption)
+    assert any("JASPAR" in m.value for m in at.markdown)
+    # downloads: FASTA and CSV of the shown table
+    fa = download_payload(at, downloads, "dl_seq_dna")
+    assert fa["file_name"] == "seqdiff_dna_candidates.fa"
+    text = fa["data"].decode()
+    assert text.count(">") == 12 and f">{df['id'][0]} " in text and df["sequence"][0] in text
+    rows = list(csv.DictReader(io.StringIO(download_payload(at, downloads, "dl_csv_dna")["data"].decode())))
+    assert [r["id"] for r in rows] == list(df["id"]) and "bits_per_token" in rows[0] and "gc" in rows[0]
+    # sort by length, longest first
+    at.selectbox(key="sort_dna").set_value("length")
+    at.checkbox(key="desc_dna").check().run()
+    ok(at)
+    lengths = list(at.dataframe[0].value["length"])
+    assert lengths == sorted(lengths, reverse=True)
+    # filter: max bits per token, then a pattern
+    cut = float(sorted(df["bits_per_token"])[5])
+    at.number_input(key="maxbits_dna").set_value(cut).run()
+    ok(at)
+    shown = at.dataframe[0].value
+    assert 1 <= len(shown) <= 6 and (shown["bits_per_token"] <= cut).all()
+    assert download_payload(at, downloads, "dl_seq_dna")["data"].decode().count(">") == len(shown)
+    at.number_input(key="maxbits_dna").set_value(None)
+    at.text_input(key="pattern_dna").input("TATAAT[ACGT]{5}$").run()
+    ok(at)
+    shown = at.dataframe[0].value
+    assert len(shown) == sum(len(s) == 61 for s in df["sequence"]) >= 1
+    assert all(len(s) == 61 for s in shown["sequence"])
+    at.text_input(key="pattern_dna").input("TATA(").run()
+    ok(at)
+    assert any("not a valid regular expression" in e for e in errors(at))
+
+
+def test_smiles_generation_validity_and_grid(app_env, downloads):
+    at = set_domain(fresh(), "smiles")
+    at = generate(at, "smiles", num=16, steps=8)
+    df = at.dataframe[0].value
+    assert "valid" in df and all(s.startswith("c1ccccc1") and s.endswith("C(=O)O") for s in df["sequence"])
+    assert any(m.label == "Valid molecules" for m in at.get("metric"))
+    n_valid = int(df["valid"].sum())
+    at.checkbox(key="validonly_smiles").check().run()
+    ok(at)
+    assert len(at.dataframe[0].value) == n_valid
+    assert any(f"Showing {n_valid} of 16" in c.value for c in at.caption)
+    if n_valid:
+        assert at.get("image"), "the molecule grid is missing"
+    smi = download_payload(at, downloads, "dl_seq_smiles")
+    assert smi["file_name"].endswith(".smi")
+    lines = smi["data"].decode().splitlines()
+    assert len(lines) == n_valid and all("\t" in ln for ln in lines)
+
+
+def test_generation_error_is_shown(app_env):
+    at = fresh()
+    at.selectbox(key="sampler_dna").set_value("multinomial")
+    at = generate(at, "dna", num=2, steps=2)
+    assert at.session_state["run_status"]["dna"][0] == "error"
+    assert any(e.startswith("Generation failed:") for e in errors(at))
+
+
+def test_cancel_generation(app_env):
+    at = fresh()
+    at.number_input(key="num_dna").set_value(64)
+    at.number_input(key="steps_dna").set_value(10000)
+    at.button(key="generate").click().run()
+    ok(at)
+    job = at.session_state["job"]
+    deadline = time.time() + 30
+    while job.fraction == 0 and time.time() < deadline:  # wait for the first sampler step
+        time.sleep(0.05)
+    at.run()
+    ok(at)
+    assert job.running and at.get("progress")
+    at.button(key="cancel_job").click().run()
+    ok(at)
+    assert job.wait(30)
+    at.run()
+    ok(at)
+    assert job.state == "cancelled" and job.fraction < 0.5
+    assert at.session_state["run_status"]["dna"][0] == "cancelled"
+    assert any("Generation cancelled" in w.value for w in at.warning)
+    assert "dna" not in at.session_state["results"]
+    assert not at.button(key="generate").disabled
+
+
+def test_variant_scoring_and_heatmap(app_env, downloads):
+    at = set_domain(fresh(), "protein")
+    wt = at.text_area(key="wt_protein").value
+    assert wt == C.DEFAULT_WILD_TYPES["protein"][:64]
+    at.text_area(key="mutations_protein").input("I3A\nK6R\n# a comment\nL8A:K11R\nWT").run()
+    at.button(key="score_protein").click().run()
+    ok(at)
+    assert not errors(at)
+    view = at.dataframe[0].value
+    assert set(view["mutant"]) == {"I3A", "K6R", "L8A:K11R", "WT"}
+    assert float(view.set_index("mutant").loc["WT", "score"]) == 0.0
+    assert list(view["score"]) == sorted(view["score"], reverse=True)
+    assert at.get("vega_lite_chart"), "the heatmap is missing"
+    at.selectbox(key="var_order_protein").set_value("as entered").run()
+    assert list(at.dataframe[0].value["mutant"]) == ["I3A", "K6R", "L8A:K11R", "WT"]
+    # a CSV upload
+    at.file_uploader(key="variant_csv_protein").upload("dms.csv", b"mutant,fitness\nQ2A,0.1\nT7S,-1\n", "text/csv")
+    at.button(key="score_protein").click().run()
+    ok(at)
+    assert set(at.dataframe[0].value["mutant"]) == {"Q2A", "T7S"}
+    at.file_uploader(key="variant_csv_protein").set_value(None)
+    # scan all single mutants in a window
+    at.number_input(key="scan_start_protein").set_value(3)
+    at.number_input(key="scan_end_protein").set_value(7)
+    at.button(key="scan_protein").click().run()
+    ok(at)
+    view = at.dataframe[0].value
+    assert len(view) == 5 * 19 and set(view["mutant"].str[1:-1].astype(int)) == {3, 4, 5, 6, 7}
+    assert at.get("vega_lite_chart")
+    data = download_payload(at, downloads, "dl_var_protein")["data"].decode()
+    assert data.startswith("mutant,num_mutations,score") and len(data.splitlines()) == 96
+
+
+@pytest.mark.parametrize("mutations, wild_type, message", [
+    ("Q3A", None, "the wild type has 'I' at position 3, not 'Q'"),
+    ("I3", None, "malformed substitution 'I3'"),
+    ("I300A", None, "position 300 is outside the 64-residue wild type"),
+    ("I3A", "MQJFV", "Wild type:"),
+    ("I3A", "M" * 70, "The wild type has 70 positions; this model allows at most 64"),
+])
+def test_bad_variants_show_errors(app_env, mutations, wild_type, message):
+    at = set_domain(fresh(), "protein")
+    if wild_type is not None:
+        at.text_area(key="wt_protein").input(wild_type).run()
+        ok(at)
+    if "score_protein" in [b.key for b in at.button]:
+        at.text_area(key="mutations_protein").input(mutations)
+        at.button(key="score_protein").click().run()
+        ok(at)
+    assert any(message in e for e in errors(at)), errors(at)
+
+
+def test_variant_tab_other_domains(app_env):
+    at = set_domain(fresh(), "smiles")
+    assert any("Variant scoring is for DNA and protein" in i.value for i in at.info)
+
+
+def test_dna_variants_and_cli_dry_run(app_env, capsys):
+    at = fresh()
+    at.button(key="score_dna").click().run()
+    ok(at)
+    assert not errors(at) and len(at.dataframe[0].value) >= 2
+    import seqdiff.jobs.app_cli  # noqa: F401 - registers `seqdiff app`
+    from seqdiff.cli import main
+
+    assert main(["app", "--dry-run", "--port", "8999", "--headless", "--model", f"dna={app_env['dna']}",
+                 "--model", "text=none"]) == 0
+    out = capsys.readouterr().out
+    assert "streamlit run" in out and str(Path(APP)) in out and "--server.port 8999" in out
+    assert f"dna={app_env['dna'].resolve()}" in out and "text=none" in out
+    assert main(["app", "--dry-run", "--model", "rna=x.pt"]) == 2
