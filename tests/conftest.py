@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
 
-from seqdiff.diffusion import ExactOracle, random_distribution
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP (see seqdiff/__init__.py)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from seqdiff.diffusion import ExactOracle, random_distribution  # noqa: E402
 
 # One intra-op thread: the tensors here are small, and OpenMP threads stall badly whenever another
 # process holds a core (timings swing by 10x or more on a 2-core machine).
