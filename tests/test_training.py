@@ -229,3 +229,23 @@ def test_packed_smiles_train(tmp_path):
     # separators are context: neither diffused nor scored
     assert torch.equal(model.scored(x, x != model.tokenizer.pad_id), x < model.tokenizer.num_data_tokens)
     assert math.isfinite(summary["val_bits_per_token"])
+
+
+def test_ema_warms_up_and_tracks_the_weights():
+    """The EMA must not keep a large share of the initial weights in short runs."""
+    from seqdiff.training.module import EMA
+    lin = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        lin.weight.fill_(0.0)
+    ema = EMA(lin, 0.999)
+    for _ in range(200):
+        with torch.no_grad():
+            lin.weight.fill_(1.0)
+        ema.update(lin)
+    # a plain 0.999 decay would give 1 - 0.999**200 ≈ 0.18 after 200 updates
+    assert float(ema.shadow["weight"]) > 0.9
+    assert ema.current_decay() <= 0.999
+    state = ema.state_dict()
+    again = EMA(lin, 0.5)
+    again.load_state_dict(state)
+    assert again.num_updates == 200 and again.decay == 0.999
