@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 import os
 import re
 import threading
@@ -344,63 +343,19 @@ def generate_candidates(model, template, num: int, *, sampler: str | None = None
                         report: Callable[[float, str], None] | None = None):
     """Infill ``num`` candidates, scored by the ELBO bound, in generation order.
 
-    The same draws as ``infill(model, template, num, rank=True, ...)`` (its seeding is reproduced),
-    but ``report(fraction, message)`` is called after every sampler step.
+    :func:`seqdiff.jobs.generate.infill` with ELBO scores (not sorted: the table sorts), reporting
+    ``report(fraction, message)`` after every sampler step.
     """
-    import numpy as np
-    import torch
+    from seqdiff.jobs.generate import infill
 
-    from seqdiff.jobs.generate import Candidate, batch_generator, per_sample_metrics
-    from seqdiff.jobs.template import Template, parse_template
+    def on_step(b: int, n_batches: int, i: int, n: int) -> None:
+        if report is not None:
+            report((b + 0.9 * i / max(n, 1)) / n_batches, f"batch {b + 1}/{n_batches}: sampler step {i}/{n}")
 
-    if model.is_ar:
-        raise ValueError("the AR baseline cannot infill; use a diffusion model")
-    tmpl = template if isinstance(template, Template) else \
-        parse_template(template, model.tokenizer, domain=model.domain, max_len=model.max_len)
-    if num < 1:
-        raise ValueError("the number of candidates must be ≥ 1")
-    rng = np.random.default_rng(seed)
-    layouts = [tmpl.instantiate(rng)[2] for _ in range(num)]
-    pad = model.tokenizer.pad_id
-    n_batches = math.ceil(num / batch_size)
-    kw = {"grid": grid} if grid and (sampler or model.default_sampler) in ("euler", "tweedie", "ancestral") else {}
-    cands = []
-    with torch.no_grad():
-        for b, start in enumerate(range(0, num, batch_size)):
-            chunk = layouts[start:start + batch_size]
-            rows = [tmpl.instantiate(lengths=sl)[:2] for sl in chunk]
-            width = max(int(x.shape[0]) for x, _ in rows)
-            x_fixed = torch.full((len(rows), width), pad, dtype=torch.long)
-            fixed = torch.ones((len(rows), width), dtype=torch.bool)
-            for r, (x, f) in enumerate(rows):
-                x_fixed[r, :len(x)] = x
-                fixed[r, :len(x)] = f
-
-            def step(i: int, n: int, b: int = b) -> None:
-                if report is not None:
-                    report((b + 0.9 * i / max(n, 1)) / n_batches,
-                           f"batch {b + 1}/{n_batches}: sampler step {i}/{n}")
-
-            if report is not None:
-                step(0, 1)
-            g = batch_generator(seed, b, model.device)
-            ids = model.generate(x_fixed=x_fixed, fixed=fixed, sampler=sampler, steps=steps, generator=g,
-                                 progress=step, **kw).cpu()
-            if not torch.equal(ids[fixed], x_fixed[fixed]):
-                raise RuntimeError("a fixed position changed during sampling")
-            if report is not None:
-                report((b + 0.9) / n_batches, f"batch {b + 1}/{n_batches}: scoring (ELBO, {n_t} time points)")
-            nll = model.nll(ids.to(model.device), n_t=n_t, generator=batch_generator(seed + 1, b, model.device))
-            texts = model.decode(ids)
-            for r, (sl, (x, f)) in enumerate(zip(chunk, rows)):
-                n = int(x.shape[0])
-                c = Candidate(id=f"infill_{start + r + 1}", sequence=texts[r], ids=ids[r, :n].tolist(),
-                              fixed=f.tolist(), span_lengths=list(sl))
-                c.nll_nats = float(nll.nats[r])
-                c.nll_stderr = float(nll.stderr[r])
-                c.bits_per_token = c.nll_nats / (n * math.log(2))
-                c.metrics = per_sample_metrics(model.domain, c.sequence)
-                cands.append(c)
+    if report is not None:
+        report(0.0, "starting")
+    cands = infill(model, template, num, sampler=sampler, steps=steps, seed=seed, n_t=n_t, batch_size=batch_size,
+                   grid=grid, score=True, step_progress=on_step)
     if report is not None:
         report(1.0, "done")
     return cands

@@ -229,14 +229,17 @@ def _layouts(template: Template, num: int, lengths: str, rng: np.random.Generato
 def infill(model, template: str | Template, num: int = 10, *, sampler: str | None = None, steps: int | None = None,
            seed: int = 0, lengths: str = "uniform", rank: bool = False, top_k: int | None = None,
            valid_only: bool = False, batch_size: int = 64, n_t: int = 8, grid: str | None = None,
-           progress: Progress | None = None) -> list[Candidate]:
+           score: bool = False, progress: Progress | None = None,
+           step_progress: Callable[[int, int, int, int], None] | None = None) -> list[Candidate]:
     """Fill the free positions of a template; fixed letters appear verbatim in every candidate.
 
     ``lengths``: ``uniform`` draws each span's length uniformly in its range; ``likelihood`` makes,
     for every output, one candidate at each total length the template allows (at most 16, evenly
     spread) and keeps the one with the best ELBO bits per token.
-    ``rank`` (implied by ``top_k``) sorts candidates by NLL bound per token (best first).
-    ``valid_only`` (SMILES) drops molecules RDKit cannot parse.
+    ``score`` adds each candidate's NLL bound (ELBO); ``rank`` (implied by ``top_k``) also sorts
+    by it, best bits per token first. ``valid_only`` (SMILES) drops molecules RDKit cannot parse.
+    ``progress(done, total)`` is called after each batch, ``step_progress(batch, n_batches, step,
+    n_steps)`` after every sampler step (raise from either to cancel).
     """
     if model.is_ar:
         raise ValueError("the AR baseline cannot infill; use a diffusion model")
@@ -248,6 +251,7 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
         raise ValueError("num must be ≥ 1")
     rng = np.random.default_rng(seed)
     rank = rank or top_k is not None or lengths == "likelihood"
+    score = score or rank
     if lengths == "likelihood":
         totals = tmpl.all_lengths()
         if len(totals) > 16:
@@ -260,6 +264,7 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
     pad = model.tokenizer.pad_id
     cands: list[Candidate] = []
     total = len(layouts)
+    n_batches = math.ceil(total / batch_size)
     for b, start in enumerate(range(0, total, batch_size)):
         chunk = layouts[start:start + batch_size]
         rows = [tmpl.instantiate(lengths=sl)[:2] for sl in chunk]
@@ -271,12 +276,17 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
             fixed[r, :len(x)] = f
         g = batch_generator(seed, b, model.device)
         kw = {"grid": grid} if grid and (sampler or model.default_sampler) in ("euler", "tweedie", "ancestral") else {}
-        ids = model.generate(x_fixed=x_fixed, fixed=fixed, sampler=sampler, steps=steps, generator=g, **kw).cpu()
+        on_step = None
+        if step_progress is not None:
+            def on_step(i: int, n: int, b: int = b) -> None:
+                step_progress(b, n_batches, i, n)
+        ids = model.generate(x_fixed=x_fixed, fixed=fixed, sampler=sampler, steps=steps, generator=g,
+                             progress=on_step, **kw).cpu()
         # hard constraint: the fixed letters are there, verbatim
         if not torch.equal(ids[fixed], x_fixed[fixed]):
             raise RuntimeError("a fixed position changed during sampling")  # never expected
         nll = None
-        if rank:
+        if score:
             nll = model.nll(ids.to(model.device), n_t=n_t, generator=batch_generator(seed + 1, b, model.device))
         texts = model.decode(ids)
         for r, (sl, (x, f)) in enumerate(zip(chunk, rows)):
