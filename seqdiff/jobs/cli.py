@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..cli import command
 from . import app_cli as _app_cli  # noqa: F401  (registers `seqdiff app`)
+from . import correct_cli as _correct_cli  # noqa: F401  (registers `seqdiff correct`)
 from . import demo as _demo  # noqa: F401  (registers `seqdiff demo`)
 
 __all__: list[str] = []
@@ -16,7 +17,8 @@ __all__: list[str] = []
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", required=True,
-                   help="model file or training checkpoint, or a shipped default: text | dna | protein | smiles")
+                   help="model file or training checkpoint, or a shipped default: text | dna | protein | smiles "
+                        "(uniform-noise, for correct: text-uniform | dna-uniform)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=0, help="same seed, same output")
     p.add_argument("--batch-size", type=int, default=64, help="sequences per network batch")
