@@ -161,6 +161,13 @@ def test_recipes_are_validated(tmp_path):
         load_config(tmp_path / "missing.yaml")
     cfg = load_config(TINY / "text.yaml", ["optim.lr=0.5", "model.attn_backend=reference"])
     assert cfg.optim.lr == 0.5 and cfg.model.attn_backend == "reference"
+    # YAML 1.1 reads `2e-3` as a string: float fields still take it, in files and overrides alike
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("data: {train: x.txt}\noptim: {lr: 2e-3, weight_decay: 1}\n")
+    cfg = load_config(exp, ["optim.eps=1E-6"])
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.eps) == (2e-3, 1.0, 1e-6)
+    with pytest.raises(ConfigError, match="must be float"):
+        load_config(TINY / "text.yaml", ["optim.lr=fast"])
     docs = config_docs()
     for key in ("data.seq_len", "diffusion.loss", "optim.ema", "trainer.strategy", "model.time_conditioning"):
         assert f"`{key}`" in docs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -164,6 +165,9 @@ class TrainConfig:
 _SECTIONS = {f.name: f.type for f in fields(TrainConfig)}
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _type_ok(value: Any, tp: Any) -> bool:
     if tp is Any or tp == "Any":
         return True
@@ -195,6 +199,8 @@ def _build(cls, data: dict, source: str, prefix: str):
         if dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value or {}, source, path + ".")
             continue
+        if (tp is float or tp == "float") and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads `2e-3` (no dot) as a string
         if not _type_ok(value, tp):
             want = getattr(tp, "__name__", str(tp))
             raise ConfigError(f"{source}: `{path}` must be {want}, got {value!r}")
