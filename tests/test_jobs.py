@@ -208,6 +208,11 @@ def test_score_variants_cli_appends_columns_and_checks_the_wild_type(models, tmp
     cli("score", "-m", models["protein"], "--fasta", fa, "-o", tmp_path / "nll.csv", "-q")
     nll = pd.read_csv(tmp_path / "nll.csv")
     assert list(nll["id"]) == ["a", "b"] and (nll["bits_per_token"] > 0).all()
+    lines = tmp_path / "sents.txt"  # text models score text lines (empty lines skipped)
+    lines.write_text("the city is on the river\n\nthe city is on the rover\n")
+    cli("score", "-m", models["text"], "--fasta", lines, "-o", tmp_path / "t.csv", "-q")
+    t = pd.read_csv(tmp_path / "t.csv")
+    assert len(t) == 2 and t["sequence"].iloc[1].endswith("rover") and (t["nll_nats"] > 0).all()
 
 
 def test_scores_rank_variants_like_the_true_log_probabilities():
@@ -246,11 +251,10 @@ def test_eval_reports_likelihood_and_sample_metrics(models, tmp_path):
     assert 0 < rep["bits_per_token"] < 3 and rep["perplexity_bound"] == pytest.approx(2 ** rep["bits_per_token"])
     out = tmp_path / "s.fa"
     cli("sample", "-m", models["dna"], "-n", 16, "--steps", 8, "-o", out, "-q")
-    r = cli("eval", "--samples", out, "--domain", "dna", "--reference", ROOT / "datasets/dm3_upstream/valid.fa.gz",
-            "--json")
-    rep = json.loads(r.stdout)["samples"]
+    r = cli("eval", "--samples", out, "--reference", ROOT / "datasets/dm3_upstream/valid.fa.gz", "--json")
+    rep = json.loads(r.stdout)["samples"]  # a FASTA of A/C/G/T is read as DNA without --domain
     assert rep["num_samples"] == 16
-    assert any("js" in k for k in rep)
+    assert any("js" in k for k in rep) and "gc_content" in rep
     smi = tmp_path / "s.smi"
     cli("sample", "-m", models["smiles"], "-n", 16, "--steps", 8, "-o", smi, "-q")
     rep = json.loads(cli("eval", "--samples", smi, "--training", ROOT / "datasets/moses/valid.smi.gz",

@@ -121,7 +121,8 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", help="CSV of variants (a mutant column in DMS notation, e.g. A23G:K45R, "
                                       "or a column of full sequences)")
     p.add_argument("--column", default=None, help="name of the mutant column (auto-detected)")
-    p.add_argument("--fasta", help="score plain sequences instead: NLL bound (nats) and bits per token")
+    p.add_argument("--fasta", metavar="FILE", help="score plain sequences instead (FASTA, .smi, or text lines): "
+                   "NLL bound (nats) and bits per token")
     p.add_argument("--method", action="append", default=None,
                    choices=["auto", "masked_marginal", "elbo", "ar"],
                    help="repeatable; auto = masked marginal for masked models, ELBO otherwise")
@@ -145,9 +146,11 @@ def _score(args) -> int:
             bar.refresh()
 
         if args.fasta:
-            recs = list(read_fasta(args.fasta))
-            df = score_sequences(model, [r.id for r in recs], [r.seq for r in recs], n_t=args.n_t, seed=args.seed,
-                                 batch_size=args.batch_size, progress=tick)
+            from .correct_cli import read_inputs  # FASTA, .smi or text lines, by file name
+            ids, seqs, _ = read_inputs(args.fasta)
+            keep = [i for i, q in enumerate(seqs) if q.strip()]
+            df = score_sequences(model, [ids[i] for i in keep], [seqs[i] for i in keep], n_t=args.n_t,
+                                 seed=args.seed, batch_size=args.batch_size, progress=tick)
         else:
             if args.wt_fasta:
                 wt = next(iter(read_fasta(args.wt_fasta))).seq
@@ -214,7 +217,11 @@ def _eval(args) -> int:
             suffix = Path(args.samples).suffix
             domain = {".smi": "smiles", ".txt": "text"}.get(suffix)
             if domain is None:
-                raise ValueError("give --domain for this sample file")
+                from .correct_cli import input_format, read_inputs
+                if input_format(args.samples) != "fasta":
+                    raise ValueError(f"{args.samples}: give --domain for this sample file")
+                letters = set("".join(read_inputs(args.samples)[1]).upper())
+                domain = "dna" if letters <= set("ACGTUN") else "protein"  # FASTA: DNA or protein by letters
         ref_model = None
         if args.ref_model:
             ns = argparse.Namespace(**{**vars(args), "model": args.ref_model})
