@@ -2,11 +2,13 @@
 the samplers' own step code) and their empirical output (20,000 draws of the real loop) reproduce
 p0, and conditioned on fixed positions the exact conditional of p0."""
 
+import math
+
 import pytest
 import torch
 
 from conftest import make_oracle, state_index, tv_threshold
-from seqdiff.diffusion import (Absorbing, DiscreteSchedule, EulerSampler, Geometric, Linear, LogLinear,
+from seqdiff.diffusion import (Absorbing, DiscreteSchedule, EulerSampler, Geometric, Linear, LogLinear, NoiseLevel,
                                MaskedAncestralSampler, MultinomialSampler, PerTokenPolynomial, TweedieSampler,
                                Uniform, all_sequences, build_sampler, exact_sampler_distribution, sample, time_grid,
                                total_variation)
@@ -261,3 +263,30 @@ def test_seeds_progress_cancel_and_errors():
         MaskedAncestralSampler(Uniform(3), sch)
     with pytest.raises(ValueError):
         EulerSampler(proc, sch, steps=0)
+
+
+@pytest.mark.parametrize("sampler_cls", [TweedieSampler, EulerSampler])
+def test_no_mask_survives_the_last_step_of_an_unnormalised_score(sampler_cls):
+    """A learned score is not normalised exactly: with the exact scores scaled by 0.5 (too little mass
+    leaves the mask in the step to t = 0) no sample may keep a mask, and with exact scores the
+    step to 0 is unchanged (the renormalisation is a no-op there)."""
+    proc, sch = Absorbing(4), LogLinear(1e-3)
+    orc = make_oracle(proc, sch, length=3, seed=5, parameterization="score")
+
+    class Halved:
+        parameterization = "score"
+
+        def __call__(self, x, t):
+            return orc(x, t) + math.log(0.5)
+
+    g = torch.Generator().manual_seed(0)
+    out = sampler_cls(proc, sch, steps=4).sample(Halved(), 512, 3, generator=g)
+    assert not (out == proc.mask_id).any()
+    x = torch.full((2, 3), proc.mask_id)
+    t, s = torch.full((2,), 0.3, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    nt, ns = NoiseLevel.at(sch, t), NoiseLevel.at(sch, s)
+    step = proc.tweedie_probs_score(x, orc(x, t.float()).double(), nt, ns)
+    em1 = (nt.one_minus_alpha - ns.one_minus_alpha) / nt.alpha
+    raw = em1 * orc(x, t.float()).double().exp()
+    raw[..., proc.mask_id] = 0.0
+    assert torch.allclose(step, raw, atol=1e-6)  # exact scores already sum to α_t/(1-α_t)

@@ -278,6 +278,13 @@ class Absorbing(Process):
         out = em1 * s
         out[..., self.mask_id] = 1.0 - (em1 * s).sum(-1)
         out = out.clamp_min(0.0)
+        # To s = 0 the exact mask mass 1 - em1·Σs is zero (Σ_y s(y) = α_t/(1-α_t)); a learned score is
+        # not normalised exactly, so that step puts none on the mask and renormalises (no mask survives).
+        clean = (noise_s.one_minus_alpha <= 0).expand(out.shape[:-1] + (1,)).to(out.device)
+        data = out.masked_fill(col, 0.0)
+        total = data.sum(-1, keepdim=True)
+        data = torch.where(total > 0, data / total.clamp_min(1e-300), (~col).double() / (~col).sum())
+        out = torch.where(clean, data, out)
         unmasked = (x_t != self.mask_id)[..., None]
         return torch.where(unmasked, _onehot(x_t, self.vocab_size).double(), out)
 
