@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import html
-import io
 import json
 import os
 import re
@@ -424,22 +423,18 @@ def candidate_html(c, tokenizer, *, score: float | None = None) -> str:
 
 def sequence_file(df, domain: str) -> tuple[bytes, str, str]:
     """``(data, file extension, mime)`` of the shown candidates in the domain's format."""
-    buf = io.StringIO()
-    if domain in ("dna", "protein"):
-        for _, r in df.iterrows():
-            desc = f" bits_per_token={r['bits_per_token']}" if r.get("bits_per_token") is not None else ""
-            buf.write(f">{r['id']}{desc}\n")
-            s = str(r["sequence"])
-            for i in range(0, max(len(s), 1), 80):
-                buf.write(s[i:i + 80] + "\n")
-        return buf.getvalue().encode(), ".fa", "text/x-fasta"
-    if domain == "smiles":
-        for _, r in df.iterrows():
-            buf.write(f"{r['sequence']}\t{r['id']}\n")
-        return buf.getvalue().encode(), ".smi", "chemical/x-daylight-smiles"
+    from seqdiff.jobs.generate import format_record, sequence_format
+
+    fmt = sequence_format(domain)
+    out = []
     for _, r in df.iterrows():
-        buf.write(str(r["sequence"]).replace("\n", " ") + "\n")
-    return buf.getvalue().encode(), ".txt", "text/plain"
+        seq = str(r["sequence"])
+        desc = f"bits_per_token={r['bits_per_token']}" if r.get("bits_per_token") is not None else ""
+        out.append(format_record(fmt, r["id"], seq.replace("\n", " ") if fmt == "txt" else seq,
+                                 desc if fmt == "fasta" else ""))
+    ext, mime = {"fasta": (".fa", "text/x-fasta"), "smi": (".smi", "chemical/x-daylight-smiles"),
+                 "txt": (".txt", "text/plain")}[fmt]
+    return "".join(out).encode(), ext, mime
 
 
 def csv_bytes(df) -> bytes:

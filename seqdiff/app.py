@@ -14,11 +14,12 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from .pretrained import DOMAINS as _DOMAINS
+
 __all__ = ["app_script", "streamlit_command", "app_environment", "launch", "MODELS_ENV", "DEVICE_ENV"]
 
 MODELS_ENV = "SEQDIFF_APP_MODELS"
 DEVICE_ENV = "SEQDIFF_APP_DEVICE"
-_DOMAINS = ("text", "dna", "protein", "smiles")
 
 
 def app_script() -> Path:

@@ -113,7 +113,10 @@ class Sampler:
                 f"a score-parameterised denoiser needs a schedule with α(1) > 0 (finite σ̄(1)), e.g. "
                 f"LogLinear(eps=1e-3) or Geometric; {self.schedule!r} reaches α(1) = 0")
 
-    def call_denoiser(self, denoiser, x: Tensor, t: Tensor, fixed: Tensor | None) -> Tensor:
+    @staticmethod
+    def call_denoiser(denoiser, x: Tensor, t: Tensor, fixed: Tensor | None) -> Tensor:
+        """``denoiser(x, t)``, with the fixed positions for a denoiser that conditions on them
+        (``accepts_fixed``)."""
         if fixed is not None and getattr(denoiser, "accepts_fixed", False):
             return denoiser(x, t, fixed=fixed)
         return denoiser(x, t)

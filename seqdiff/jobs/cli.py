@@ -217,10 +217,11 @@ def _eval(args) -> int:
             suffix = Path(args.samples).suffix
             domain = {".smi": "smiles", ".txt": "text"}.get(suffix)
             if domain is None:
-                from .correct_cli import input_format, read_inputs
-                if input_format(args.samples) != "fasta":
+                from ..data import detect_format
+                from .evaluate import read_sequences
+                if detect_format(args.samples) != "fasta":
                     raise ValueError(f"{args.samples}: give --domain for this sample file")
-                letters = set("".join(read_inputs(args.samples)[1]).upper())
+                letters = set("".join(read_sequences(args.samples, "dna")).upper())
                 domain = "dna" if letters <= set("ACGTUN") else "protein"  # FASTA: DNA or protein by letters
         ref_model = None
         if args.ref_model:

@@ -100,7 +100,7 @@ import torch
 from torch import Tensor
 
 from ..diffusion.processes import NEG, Absorbing, NoiseLevel, Process, Uniform, _upcast, sample_categorical
-from ..diffusion.samplers import MaskedAncestralSampler, MultinomialSampler, TweedieSampler
+from ..diffusion.samplers import MaskedAncestralSampler, MultinomialSampler, Sampler, TweedieSampler
 from ..diffusion.schedules import DiscreteSchedule
 from ..tokenizers.base import TokenizerError
 
@@ -209,10 +209,13 @@ def snap_time(schedule, t: Tensor) -> Tensor:
 
 
 # ================================================================================ denoiser calls
-def _call(denoiser, x: Tensor, t: Tensor, fixed: Tensor | None) -> Tensor:
-    if fixed is not None and getattr(denoiser, "accepts_fixed", False):
-        return denoiser(x, t, fixed=fixed)
-    return denoiser(x, t)
+def _masked_log_x0(process: Absorbing, out: Tensor, x: Tensor, t: Tensor, param: str, schedule) -> Tensor:
+    """``log p(x0 | x)`` (float64) from a masked model's output at times ``t``; only a score output needs
+    the schedule."""
+    if param == "score" and schedule is None:
+        raise ValueError("a score-parameterised model needs its schedule for masked marginals")
+    noise = NoiseLevel.at(schedule, t) if param == "score" else None
+    return process.to_log_x0(_upcast(out), param, x.clamp(max=process.vocab_size - 1), noise).double()
 
 
 @torch.no_grad()
@@ -231,7 +234,7 @@ def posterior_log_x0(denoiser, process: Process, schedule, x: Tensor, t: Tensor,
     for s in range(0, B, chunk):
         xs, ts = x[s:s + chunk], t[s:s + chunk]
         fs = fixed[s:s + chunk] if fixed is not None else None
-        out = _call(denoiser, xs, ts.float(), fs)
+        out = Sampler.call_denoiser(denoiser, xs, ts.float(), fs)
         xc = xs.clamp(max=process.vocab_size - 1)
         outs.append(process.to_log_x0(_upcast(out), param, xc, noise_at(schedule, ts)).double())
     return torch.cat(outs) if outs else torch.zeros(0, x.shape[1], process.vocab_size, dtype=torch.float64)
@@ -467,7 +470,7 @@ def reverse_from(denoiser, process: Uniform, schedule, x: Tensor, t: Tensor, *, 
             xi = x[idx]
             fi = fixed[idx] if fixed is not None else None
             ti, si = tt[idx.cpu()].to(x.device), ss[idx.cpu()].to(x.device)
-            out = _call(denoiser, xi, ti.float(), fi)
+            out = Sampler.call_denoiser(denoiser, xi, ti.float(), fi)
             probs = stepper.step_probs(out, param, xi.clamp(max=process.vocab_size - 1), ti, si)
             if final == "greedy":  # the mode of every step
                 new = probs.argmax(-1).to(x.device)
@@ -582,15 +585,9 @@ def masked_marginals(denoiser, process: Absorbing, x: Tensor, *, valid: Tensor |
         b, m = rb[s:s + batch_size], rm[s:s + batch_size]
         xr = torch.where(m, torch.full_like(x[b], process.mask_id), x[b])
         tt = (m.sum(-1).double() / lengths[b].double()).clamp(1e-4, 1.0)
-        out_r = denoiser(xr, tt.float())
-        if param == "x0":
-            lp = process.clean_log_x0(_upcast(out_r), xr.clamp(max=n_states - 1))
-        else:
-            if schedule is None:
-                raise ValueError("a score-parameterised model needs its schedule for masked marginals")
-            lp = process.log_score_to_x0(_upcast(out_r), xr.clamp(max=n_states - 1), NoiseLevel.at(schedule, tt))
+        lp = _masked_log_x0(process, denoiser(xr, tt.float()), xr, tt, param, schedule)
         r_idx, p_idx = m.nonzero(as_tuple=True)
-        out[b[r_idx], p_idx] = lp[r_idx, p_idx].double()
+        out[b[r_idx], p_idx] = lp[r_idx, p_idx]
     return out
 
 
@@ -684,12 +681,7 @@ def mask_correct(denoiser, process: Absorbing, x: Tensor, *, valid: Tensor | Non
             idx = rows[s:s + batch_size]
             xi = xcur[idx]
             tt = ((xi == mask_id).sum(-1).double() / val[idx].sum(-1).clamp_min(1).double()).clamp(1e-4, 1.0)
-            out_r = denoiser(xi, tt.float())
-            if param == "x0":
-                lp = process.clean_log_x0(_upcast(out_r), xi.clamp(max=N - 1)).double()
-            else:
-                lp = process.log_score_to_x0(_upcast(out_r), xi.clamp(max=N - 1),
-                                             NoiseLevel.at(schedule, tt)).double()
+            lp = _masked_log_x0(process, denoiser(xi, tt.float()), xi, tt, param, schedule)
             post = torch.log_softmax(lp + lch[idx], -1)
             c, a = post.max(-1)
             rem = remaining[idx]

@@ -19,20 +19,18 @@ __all__ = ["correct_job", "read_inputs", "CSV_COLUMNS"]
 
 CSV_COLUMNS = ["id", "input", "corrected", "num_changed", "positions", "confidences", "changed_confidences",
                "t", "error_rate", "rate_estimated", "method"]
-_FASTA = (".fa", ".fasta", ".fna", ".faa", ".ffn", ".frn", ".fas", ".mpfa")
 
 
 def input_format(path: str | Path) -> str:
-    """``fasta`` | ``smi`` | ``txt`` from the file name (a trailing ``.gz`` is ignored)."""
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    last = suffixes[-1] if suffixes else ""
-    if last in _FASTA:
+    """``fasta`` | ``smi`` | ``txt`` from the file name (a trailing ``.gz`` is ignored): FASTA as
+    :func:`seqdiff.data.detect_format` recognises it, ``.smi``/``.smiles``, and text lines otherwise."""
+    from ..data import detect_format
+
+    fmt = detect_format(path)
+    if fmt == "fasta":
         return "fasta"
-    if last in (".smi", ".smiles"):
-        return "smi"
-    return "txt"
+    name = Path(path).name.lower().removesuffix(".gz")
+    return "smi" if fmt == "smiles" and name.endswith((".smi", ".smiles")) else "txt"
 
 
 def read_inputs(path: str | Path) -> tuple[list[str], list[str], str]:
@@ -62,7 +60,7 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
     """Correct every record of ``input_path`` (see :func:`seqdiff.jobs.correct.correct` for ``kwargs``)
     and write the sequences (same format as the input) and the CSV atomically; returns a summary."""
     from .correct import compact_confidences, correct
-    from .generate import OutputWriter, _tqdm
+    from .generate import _tqdm, _writing
 
     out = Path(out)
     if out.suffix.lower() == ".csv":
@@ -85,13 +83,8 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
                      "confidences": compact_confidences(c.confidences), "changed_confidences": conf_changed,
                      "t": round(c.t, 6), "error_rate": round(c.error_rate, 6),
                      "rate_estimated": c.estimated, "method": c.method})
-    w = OutputWriter(out, fmt, csv_path, CSV_COLUMNS)
-    try:
+    with _writing(out, fmt, csv_path, CSV_COLUMNS) as w:
         w.write(rows)
-    except BaseException:
-        w.abort()
-        raise
-    w.commit()
     n_changed = sum(c.num_changed for c in res)
     return {"num": len(res), "changed_tokens": n_changed, "out": str(w.out), "csv": str(w.csv_path),
             "seconds": round(time.perf_counter() - t0, 2), "method": res[0].method if res else ""}

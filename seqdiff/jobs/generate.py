@@ -63,6 +63,21 @@ def per_sample_metrics(domain: str, seq: str) -> dict[str, Any]:
     return {}
 
 
+def format_record(fmt: str, sid: str, seq: str, description: str = "") -> str:
+    """One record as it appears in a ``fmt`` file: FASTA (``>id description``, wrapped at 80),
+    ``SMILES<TAB>id``, a JSON line, or a text line (which may not contain a newline)."""
+    if fmt == "fasta":
+        head = f">{sid} {description}" if description else f">{sid}"
+        return head + "\n" + "".join(seq[i:i + 80] + "\n" for i in range(0, max(len(seq), 1), 80))
+    if fmt == "smi":
+        return f"{seq}\t{sid}\n"
+    if fmt == "jsonl":
+        return json.dumps({"id": sid, "text": seq}) + "\n"
+    if "\n" in seq:
+        raise ValueError("a text sample contains a newline; use a .jsonl output")
+    return seq + "\n"
+
+
 class OutputWriter:
     """Streams sequences and CSV rows into temporary files; :meth:`commit` renames them into place."""
 
@@ -91,19 +106,7 @@ class OutputWriter:
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         for r in rows:
-            sid, seq = r["id"], r["sequence"]
-            if self.fmt == "fasta":
-                self._seq.write(f">{sid}\n")
-                for i in range(0, max(len(seq), 1), 80):
-                    self._seq.write(seq[i:i + 80] + "\n")
-            elif self.fmt == "smi":
-                self._seq.write(f"{seq}\t{sid}\n")
-            elif self.fmt == "jsonl":
-                self._seq.write(json.dumps({"id": sid, "text": seq}) + "\n")
-            else:
-                if "\n" in seq:
-                    raise ValueError("a text sample contains a newline; use a .jsonl output")
-                self._seq.write(seq + "\n")
+            self._seq.write(format_record(self.fmt, r["id"], r["sequence"]))
             self._csv.writerow(r)
             self.count += 1
         self._seq.flush()
