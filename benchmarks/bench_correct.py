@@ -16,13 +16,22 @@ error rate against the clean text is reported:
   present — flags the ``ceil(rL)`` positions with the lowest masked marginal and infills them (greedy,
   channel-aware).
 
-The uniform-process models are the recipes ``configs/correct/{text,dna}.yaml`` (multinomial diffusion);
-they are trained first when their ``model.pt`` is missing (or pass ``--text-model/--dna-model``).
+Molecules read several times (``--reads 2,3``): each window is read ``k`` times through independent
+seeded channels and corrected from its ``k`` reads at once (``correct(..., group_by=...)``: the reads'
+likelihood times the model's leave-one-out prior), against a reads-only majority vote with ties broken at
+random (for two reads no better than one read). Columns: a uniform model with r known and with r
+estimated from the reads' disagreements, and a masked model with r known (16 interleaved masking passes
+per round unless ``--mask-passes``).
+
+The uniform-process models are the shipped ``text-uniform`` / ``dna-uniform`` (multinomial diffusion,
+recipes ``configs/correct/{text,dna}.yaml``, trained here when the file is missing), or pass
+``--text-model/--dna-model``.
 
 Example::
 
     python benchmarks/bench_correct.py --threads 1          # both domains, rates 1 %, 5 %, 10 %
     python benchmarks/bench_correct.py --domains text --num 32 --rates 0.05 --json out.json
+    python benchmarks/bench_correct.py --domains dna --methods reads --reads 2   # only the reads table
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -89,8 +99,13 @@ def error_rate(pred: list[str], clean: list[str]) -> float:
 
 
 def ensure_model(domain: str, path: str | None) -> Path:
+    """``path``, else the shipped ``seqdiff/pretrained/<domain>-uniform.pt``, else the recipe's run (trained
+    here when missing)."""
     if path:
         return Path(path)
+    shipped = ROOT / "seqdiff" / "pretrained" / f"{domain}-uniform.pt"
+    if shipped.is_file():
+        return shipped
     from seqdiff.training.config import load_config
     cfg = load_config(RECIPES[domain], [])
     out_dir = Path(cfg.out_dir) if Path(cfg.out_dir).is_absolute() else ROOT / cfg.out_dir
@@ -114,10 +129,13 @@ def run_domain(domain: str, args) -> list[dict[str, Any]]:
     print(f"[bench_correct] {domain}: {model.describe()}; {len(clean)} windows of {length}"
           + (f"; masked model {masked.describe()}" if masked else "; no masked model"), file=sys.stderr)
     rows = []
+    fixable = headroom(masked, clean, args.rates, domain, args) if masked is not None else {}
     for j, rate in enumerate(args.rates):
         noisy = corrupt(clean, rate, ALPHABETS[domain], args.seed + 1000 * j + (0 if domain == "text" else 7))
         row: dict[str, Any] = {"domain": domain, "rate": rate, "n_chars": sum(map(len, clean)),
                                "input": error_rate(noisy, clean)}
+        if rate in fixable:
+            row["fixable"], row["max_ratio"] = fixable[rate], fixable["max_ratio"]
         kw = dict(seed=args.seed, batch_size=args.batch_size)
 
         def multistep_pair():
@@ -162,7 +180,98 @@ def run_domain(domain: str, args) -> list[dict[str, Any]]:
             print(f"[bench_correct] {domain} r={rate:g} {name}: {row['input']:.4f} -> {row[name]:.4f} "
                   f"({row[f'{name}_s']} s)", file=sys.stderr)
         rows.append(row)
+    for k in args.reads:
+        rows += run_reads(domain, k, clean, model, masked, args)
     return rows
+
+
+def headroom(masked, clean: list[str], rates: list[float], domain: str, args) -> dict[Any, float]:
+    """How many substitutions a single-read corrector could fix at all: the share of (position, wrong
+    letter) pairs of the clean windows where the masked model, given the *clean* context, finds the true
+    letter more than ``(M - 1)(1 - r)/r`` times likelier than the wrong one — the likelihood ratio the
+    channel demands before the posterior mode leaves the observed letter."""
+    from seqdiff.jobs.correct import masked_marginals
+    tok = masked.tokenizer
+    x = torch.tensor([tok.encode(s) for s in clean], device=masked.device)
+    letters = [tok.encode(c)[0] for c in ALPHABETS[domain]]
+    num_letters = len(letters)
+    lp = masked_marginals(masked.denoiser, masked.process, x, passes=16, schedule=masked.schedule,
+                          batch_size=args.batch_size).cpu()[..., letters]
+    idx = torch.tensor([letters.index(int(v)) for v in x.flatten()]).view(x.shape)
+    true = lp.gather(-1, idx[..., None])
+    log_ratio = (true - lp)  # [B, L, M]: log p(true)/p(other)
+    wrong = torch.ones_like(log_ratio, dtype=torch.bool).scatter_(-1, idx[..., None], False)
+    out = {}
+    for r in rates:
+        need = math.log((num_letters - 1) * (1 - r) / r)
+        out[r] = float(((log_ratio > need) & wrong).sum() / wrong.sum())
+    out["max_ratio"] = float(log_ratio[wrong].max().exp())
+    return out
+
+
+def majority(reads: list[str], rng: np.random.Generator) -> str:
+    """Per-position majority letter of aligned reads; ties broken uniformly at random (seeded)."""
+    out = []
+    for letters in zip(*reads):
+        count: dict[str, int] = {}
+        for c in letters:
+            count[c] = count.get(c, 0) + 1
+        top = max(count.values())
+        tied = sorted(c for c, v in count.items() if v == top)
+        out.append(tied[int(rng.integers(len(tied)))])
+    return "".join(out)
+
+
+def run_reads(domain: str, k: int, clean: list[str], model, masked, args) -> list[dict[str, Any]]:
+    """Each clean window read ``k`` times through independent seeded channels; one corrected sequence per
+    window from its ``k`` reads (``correct(..., group_by=...)``) against a reads-only majority vote."""
+    rows = []
+    for j, rate in enumerate(args.rates):
+        reads, ids = [], []
+        for copy in range(k):
+            reads += corrupt(clean, rate, ALPHABETS[domain], args.seed + 50_000 + 1000 * j + 10 * k + copy)
+            ids += [f"w{i}/{copy}" for i in range(len(clean))]
+        rng = np.random.default_rng(args.seed + j)
+        row: dict[str, Any] = {"domain": domain, "reads": k, "rate": rate, "n_chars": sum(map(len, clean)),
+                               "input": error_rate(reads, clean * k),
+                               "vote": error_rate([majority(reads[i::len(clean)], rng) for i in range(len(clean))],
+                                                  clean)}
+        kw = dict(ids=ids, group_by=r"^(w\d+)/", seed=args.seed, batch_size=args.batch_size, iters=args.iters)
+        methods = {"consensus_known": lambda: correct(model, reads, error_rate=rate, **kw),
+                   "consensus_est": lambda: correct(model, reads, **kw)}
+        if masked is not None:
+            methods["consensus_mask"] = lambda: correct(masked, reads, error_rate=rate,
+                                                        passes=args.mask_passes or 16, **kw)
+        for name, fn in methods.items():
+            t0 = time.perf_counter()
+            res = fn()
+            row[name] = error_rate([r.corrected for r in res], clean)
+            row[f"{name}_s"] = round(time.perf_counter() - t0, 1)
+            if name == "consensus_est":
+                row[f"{name}_rate"] = float(np.mean([r.error_rate for r in res]))
+            print(f"[bench_correct] {domain} {k} reads r={rate:g} {name}: read {row['input']:.4f}, vote "
+                  f"{row['vote']:.4f} -> {row[name]:.4f} ({row[f'{name}_s']} s)", file=sys.stderr)
+        rows.append(row)
+    return rows
+
+
+def markdown_reads(rows: list[dict[str, Any]]) -> str:
+    cols = [("vote", "majority vote (ties at random)"), ("consensus_known", "consensus, uniform model, r known"),
+            ("consensus_est", "consensus, uniform model, r̂ from the reads"),
+            ("consensus_mask", "consensus, masked model, r known")]
+    cols = [(k, h) for k, h in cols if any(k in r for r in rows)]
+    lines = ["| domain | reads | r | chars | error of a read | " + " | ".join(h for _, h in cols) + " |",
+             "|" + "---|" * (5 + len(cols))]
+    for r in rows:
+        cells = []
+        for k, _ in cols:
+            cell = f"{100 * r[k]:.2f} %" if k in r else "—"
+            if f"{k}_rate" in r:
+                cell += f" (r̂ {100 * r[f'{k}_rate']:.1f} %)"
+            cells.append(cell)
+        lines.append(f"| {r['domain']} | {r['reads']} | {100 * r['rate']:g} % | {r['n_chars']} | "
+                     f"{100 * r['input']:.2f} % | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -170,8 +279,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             ("oneshot_pll", "one-shot, r̂ PLL"), ("multistep_draws", "multi-step draws, r known"),
             ("multistep_known", "multi-step draws + mode, r known"), ("mask_known", "mask (masked model), r known")]
     cols = [(k, h) for k, h in cols if any(k in r for r in rows)]
-    head = "| domain | r | chars | input error | " + " | ".join(h for _, h in cols) + " |"
-    sep = "|" + "---|" * (4 + len(cols))
+    head = ("| domain | r | chars | input error | fixable at most | " + " | ".join(h for _, h in cols) + " |")
+    sep = "|" + "---|" * (5 + len(cols))
     lines = [head, sep]
     for r in rows:
         cells = []
@@ -183,7 +292,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             if f"{k}_rate" in r:
                 cell += f" (r̂ {100 * r[f'{k}_rate']:.1f} %)"
             cells.append(cell)
-        lines.append(f"| {r['domain']} | {100 * r['rate']:g} % | {r['n_chars']} | {100 * r['input']:.2f} % | "
+        fix = f"{100 * r['fixable']:.1f} %" if "fixable" in r else "—"
+        lines.append(f"| {r['domain']} | {100 * r['rate']:g} % | {r['n_chars']} | {100 * r['input']:.2f} % | {fix} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -199,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--masked-dna", default=None)
     p.add_argument("--no-mask", action="store_true", help="skip the masked-model mode")
     p.add_argument("--methods", default=None,
-                   help="subset: oneshot_known,oneshot_em,oneshot_pll,multistep_known,mask_known")
+                   help="subset: oneshot_known,oneshot_em,oneshot_pll,multistep_known,mask_known ('reads' alone: only the "
+                        "--reads table)")
     p.add_argument("--candidates", type=int, default=4)
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--n-t", type=int, default=32, help="multi-step: ELBO time points per candidate")
@@ -207,9 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--reads", default="2,3",
+                   help="also read each window this many times and correct the molecule from its reads "
+                        "(comma-separated; '' for none)")
+    p.add_argument("--iters", type=int, default=2, help="consensus rounds (--reads)")
     p.add_argument("--json", default=None, help="write the rows as JSON here")
     args = p.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",")]
+    args.reads = [int(k) for k in args.reads.split(",") if k.strip()]
     args.methods = set(args.methods.split(",")) if args.methods else None
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -218,7 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         rows += run_domain(d.strip(), args)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
-    print(markdown(rows))
+    single = [r for r in rows if "reads" not in r]
+    multi = [r for r in rows if "reads" in r]
+    if single and (args.methods is None or args.methods - {"reads"}):
+        print(markdown(single))
+    if multi:
+        print("\n" + markdown_reads(multi))
     return 0
 
 

@@ -111,6 +111,7 @@ __all__ = [
     "estimate_time_em",
     "oneshot_decode", "reverse_from", "multistep_correct",
     "masked_marginals", "estimate_mask_rate", "mask_correct",
+    "read_counts", "reads_log_likelihood", "estimate_read_rate", "leave_one_out_log_prior", "consensus_correct", "group_reads",
     "correct_tokens", "correct", "parse_keep", "compact_confidences",
 ]
 
@@ -697,6 +698,180 @@ def mask_correct(denoiser, process: Absorbing, x: Tensor, *, valid: Tensor | Non
     return xcur, conf, flagged, rate.cpu(), estimated
 
 
+# ============================================================================ reads of one molecule
+def read_counts(reads: Sequence[Sequence[int]], length: int, num_letters: int,
+                no_call: Sequence[int] = ()) -> Tensor:
+    """Per-position letter counts ``[length, num_letters]`` (float64) of aligned reads of one molecule.
+
+    ``reads``: token-id lists, each at most ``length`` long (a shorter read covers a prefix); ids in
+    ``no_call`` (e.g. DNA ``N``) or ``≥ num_letters`` are no observation.
+    """
+    counts = torch.zeros(length, num_letters, dtype=torch.float64)
+    skip = set(int(v) for v in no_call)
+    for read in reads:
+        for i, v in enumerate(read):
+            v = int(v)
+            if v < num_letters and v not in skip:
+                counts[i, v] += 1.0
+    return counts
+
+
+def reads_log_likelihood(counts: Tensor, rate: Tensor, num_callable: int) -> Tensor:
+    """``log Π_j q(y_j | a)`` per position and clean letter ``a`` for reads through a substitution channel
+    of rate ``r`` (a read shows ``a`` w.p. ``1 - r``, each of the ``M - 1`` other callable letters w.p.
+    ``r/(M - 1)``): ``n_a log(1 - r) + (n - n_a) log(r/(M - 1))``. ``counts: [B, L, N]``, ``rate: [B]``."""
+    r = rate.double().to(counts.device)[:, None, None]
+    n = counts.sum(-1, keepdim=True)
+    return counts * torch.log1p(-r) + (n - counts) * torch.log(r / (num_callable - 1))
+
+
+def _letters_mask(num_states: int, num_letters: int, no_call: Sequence[int], device) -> Tensor:
+    """``[num_states]`` bool: the states a clean letter can take (data letters that are not no-call)."""
+    ok = torch.zeros(num_states, dtype=torch.bool, device=device)
+    ok[:num_letters] = True
+    for v in no_call:
+        ok[int(v)] = False
+    return ok
+
+
+def estimate_read_rate(counts: Tensor, num_callable: int, *, letters: Tensor | None = None,
+                       log_prior: Tensor | None = None, iters: int = 100) -> Tensor:
+    """Substitution rate per molecule from how its reads disagree, by EM (``[B]``).
+
+    E-step: ``P(x0_i = a | reads_i) ∝ π_i(a) Π_j q(y_ij | a)`` (``log_prior`` π, uniform over ``letters``
+    when not given); M-step: ``r = Σ_i Σ_a P(a) (n_i - n_ia) / Σ_i n_i``, the expected fraction of
+    observations that differ from the clean letter. A molecule read once has no disagreement to go on
+    (with a flat prior its likelihood does not depend on ``r``, and the estimate stays at its start, 5 %);
+    :func:`correct` sends such molecules to the single-sequence estimators.
+    """
+    B, L, N = counts.shape
+    n_obs = counts.sum((-1, -2)).clamp_min(1.0)
+    lp = torch.zeros(B, L, N, dtype=torch.float64) if log_prior is None else log_prior.double()
+    if letters is not None:
+        lp = lp.masked_fill(~letters.to(lp.device), NEG)
+    rmax = 0.98 * (num_callable - 1) / num_callable
+    r = torch.full((B,), 0.05, dtype=torch.float64)
+    n = counts.sum(-1, keepdim=True)
+    for _ in range(iters):
+        post = torch.softmax(lp + reads_log_likelihood(counts, r, num_callable), -1)
+        r = ((post * (n - counts)).sum((-1, -2)) / n_obs).clamp(1e-6, rmax)
+    return r
+
+
+@torch.no_grad()
+def leave_one_out_log_prior(denoiser, process: Process, schedule, x: Tensor, t: Tensor | None = None, *,
+                            valid: Tensor | None = None, hold: Tensor | None = None, passes: int | None = None,
+                            batch_size: int = 64) -> Tensor:
+    """``log p(x0_i = a | x_{-i})`` per position (float64 ``[B, L, N]``; unnormalised over ``a``).
+
+    Uniform process: ``x`` is read as ``x_t`` at times ``t: [B]`` and, by eq. (1) of the module docstring,
+    ``p(x0_i = a | x_{-i}) ∝ p(x0_i = a | x, t) / q_t(x_i | a)`` — one network pass. Absorbing process
+    (``t`` unused): the masked marginal ``p(x_i = a | x_{-i})`` (:func:`masked_marginals`; ``passes``).
+    ``hold`` positions (fixed) are passed to the denoiser as known and left at 0 in the output.
+    """
+    if isinstance(process, Absorbing):
+        val = _valid(x, valid, process.mask_id)
+        free = val if hold is None else val & ~hold.to(x.device).bool()
+        return masked_marginals(denoiser, process, x, valid=val, positions=free, passes=passes,
+                                schedule=schedule, batch_size=batch_size)
+    _need_uniform(process)
+    n = process.vocab_size
+    t = torch.as_tensor(t, dtype=torch.float64).reshape(-1).expand(x.shape[0]).cpu()
+    lp = posterior_log_x0(denoiser, process, schedule, x, t, fixed=hold, batch_size=batch_size)
+    return lp - _log_q_obs(x.clamp(max=n - 1), noise_at(schedule, t), n).to(lp.device)
+
+
+@torch.no_grad()
+def consensus_correct(denoiser, process: Process, schedule, counts: Tensor, *, valid: Tensor | None = None,
+                      keep: Tensor | None = None, keep_tokens: Tensor | None = None,
+                      error_rate: Tensor | float | None = None, no_call: Sequence[int] = (), iters: int = 2,
+                      passes: int | None = None, pad_id: int | None = None,
+                      batch_size: int = 64) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    r"""Correct molecules read several times: the reads' channel likelihood times the model's prior.
+
+    ``counts: [B, L, N_data]``: per position, how many aligned reads of molecule ``b`` show each letter
+    (:func:`read_counts`). The decision at position ``i`` is the posterior mode of
+
+        p(x0_i = a | reads, c_{-i}) ∝ p(x0_i = a | c_{-i}) · Π_j q(y_ij | a),
+
+    where ``c`` is the current consensus and the prior ``p(x0_i = a | c_{-i})`` is the model's:
+
+    * uniform process: ``c`` is read as ``x_t`` at the time ``t_c`` whose substitution rate is the
+      consensus' own expected error rate (mean of ``1 - max`` posterior); by eq. (1) of the module
+      docstring the leave-one-out prior is ``p(x0_i = a | c, t_c) / q_{t_c}(c_i | a)``, renormalised —
+      exact for an exact denoiser when ``c_{-i}`` is a draw at ``t_c``;
+    * absorbing process: the masked marginal ``p(x_i = a | c_{-i})`` (position ``i`` masked).
+
+    The consensus starts as the per-position majority (the reads alone) and is replaced by the decision
+    ``iters`` times (each a network pass; the mask mode a pass per position, or ``passes``). A molecule
+    read once, with the rate given and ``iters=1``, gets exactly the one-shot posterior mode:
+    ``p(a | c, t)/q_t(c_i | a) · q(y_i | a) ∝ p(a | c, t)`` since ``c = y`` and ``t`` maps ``r`` (when the
+    alphabet has no no-call letter: DNA's ``N`` is a fifth state of the model's channel, while reads
+    substitute among four bases). Positions no read covers get the model's prior alone (an infill).
+    Without ``error_rate`` the rate is estimated from the reads' disagreements (:func:`estimate_read_rate`)
+    and refined by one EM step per
+    iteration with the model's posterior. ``keep``: positions fixed to ``keep_tokens``.
+
+    Returns ``(corrected [B, L], confidence [B, L], vote [B, L], rate [B], t [B])``: ``vote`` is the
+    reads-only majority (ties to the lower id), ``t`` the time the denoiser saw last (mask: 0).
+    """
+    B, L, nd = counts.shape
+    absorbing = isinstance(process, Absorbing)
+    if not absorbing:
+        _need_uniform(process)
+    n_states = process.vocab_size
+    if nd != (process.num_data_tokens if absorbing else n_states):
+        raise ValueError(f"counts have {nd} letters; the model has {process.num_data_tokens} data tokens")
+    dev = counts.device
+    letters = _letters_mask(nd, nd, no_call, dev)
+    M = int(letters.sum())
+    if M < 2:
+        raise ValueError("correction needs at least two callable letters")
+    val = torch.ones(B, L, dtype=torch.bool, device=dev) if valid is None else valid.to(dev).bool()
+    hold = ~val if keep is None else (~val | keep.to(dev).bool())
+    pad = int(pad_id) if pad_id is not None else n_states + 1
+    counts = torch.where(letters, counts.double(), torch.zeros_like(counts, dtype=torch.float64))
+    if error_rate is None:
+        rate = estimate_read_rate(counts, M, letters=letters)
+        estimated = True
+    else:
+        rate = torch.as_tensor(error_rate, dtype=torch.float64).reshape(-1).expand(B).clone()
+        if bool(((rate <= 0) | (rate >= (M - 1) / M)).any()):
+            raise ValueError(f"error rate must be in (0, {(M - 1) / M:.4g}), got {float(rate.reshape(-1)[0])}")
+        estimated = False
+    loglik = reads_log_likelihood(counts, rate, M).masked_fill(~letters, NEG)
+    vote = loglik.argmax(-1)  # majority (uniform prior); no coverage → the first letter
+    post = torch.softmax(loglik, -1)
+    if keep_tokens is not None and keep is not None:
+        vote = torch.where(keep.to(dev).bool(), keep_tokens.to(dev), vote)
+    c = torch.where(val, vote, torch.full_like(vote, pad))
+    t_used = torch.zeros(B, dtype=torch.float64)
+    nobs = counts.sum(-1, keepdim=True)
+    for _ in range(max(int(iters), 1)):
+        conf_c = post.max(-1).values
+        free_n = (val & ~hold).sum(-1).clamp_min(1).double()
+        if not absorbing:
+            r_c = (torch.where(val & ~hold, 1.0 - conf_c, torch.zeros_like(conf_c)).sum(-1) / free_n)
+            r_c = r_c.clamp(1e-4, 0.9 * (n_states - 1) / n_states).cpu()
+            t_used = snap_time(schedule, time_for_error_rate(schedule, r_c, n_states))
+        prior = leave_one_out_log_prior(denoiser, process, schedule, c, None if absorbing else t_used, valid=val,
+                                        hold=hold, passes=passes, batch_size=batch_size)[..., :nd].to(dev)
+        prior = torch.log_softmax(prior.masked_fill(~letters, NEG), -1)
+        if estimated:  # one EM step on the rate with the model's posterior
+            post_r = torch.softmax(prior + reads_log_likelihood(counts, rate, M).masked_fill(~letters, NEG), -1)
+            use = (val & ~hold)[..., None]
+            num = torch.where(use, post_r * (nobs - counts), torch.zeros_like(post_r)).sum((-1, -2))
+            den = torch.where(use, nobs, torch.zeros_like(nobs)).sum((-1, -2)).clamp_min(1.0)
+            rate = torch.where(den > 1.0, num / den, rate).clamp(1e-6, 0.98 * (M - 1) / M)
+            loglik = reads_log_likelihood(counts, rate, M).masked_fill(~letters, NEG)
+        post = torch.softmax(prior + loglik, -1)
+        best = post.argmax(-1)
+        c = torch.where(hold, c, best)
+    conf = post.gather(-1, c.clamp(max=nd - 1)[..., None])[..., 0]
+    conf = torch.where(hold, torch.ones_like(conf), conf)
+    return c, conf, torch.where(val, vote, c), rate.cpu(), t_used.double()
+
+
 # ==================================================================================== batch API
 @dataclass
 class CorrectionBatch:
@@ -849,6 +1024,7 @@ class Correction:
     error_rate: float
     method: str
     estimated: bool  # error_rate was estimated (not given)
+    reads: int = 1  # reads combined (``group_by``); ``input`` is then their majority vote
 
     @property
     def num_changed(self) -> int:
@@ -880,7 +1056,7 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
             keep: Any = None, num_candidates: int = 4, steps: int = 16, seed: int = 0, batch_size: int = 32,
             n_t: int = 32, rank: str = "posterior", threshold: float | None = None, infill: str = "greedy",
             passes: int | None = None, estimator: str = "em", include_mode: bool = True,
-            nll_fn: NLLFn | None = None,
+            nll_fn: NLLFn | None = None, group_by: str | Callable[[str], str] | None = None, iters: int = 2,
             progress: Progress | None = None) -> list[Correction]:
     """Correct sequences with a model (strings) or a raw denoiser (token ids).
 
@@ -891,6 +1067,13 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
     ``error_rate``: substitution rate (float, or one per sequence); ``None`` estimates it.
     Everything is validated before any computation: an unknown letter or an over-long sequence raises
     ``ValueError`` naming the record and position.
+
+    ``group_by``: reads of one molecule (a regular expression whose first group — or whole match — in
+    each id is the molecule key, or a function of the id). The aligned, equally long reads of each
+    molecule are combined by :func:`consensus_correct` (``iters`` rounds; ``method`` ``auto``, ``oneshot``
+    or ``mask``) into one :class:`Correction` per molecule, in order of first appearance; ``input`` is
+    the reads' majority vote and ``positions`` where the result differs from it. A molecule with one
+    read is corrected like any single sequence. ``keep`` is then one spec for every molecule.
     """
     from .generate import batch_generator
 
@@ -946,6 +1129,11 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
         pad = process.vocab_size + 1
     if method == "auto":
         method = "mask" if isinstance(process, Absorbing) else "oneshot"
+    if group_by is not None:
+        return _correct_groups(
+            model_or_denoiser if is_model else None, denoiser, process, schedule, tok, ids, seqs, encoded,
+            group_by=group_by, method=method, keep=keep, rates=rates, iters=iters, passes=passes, seed=seed,
+            batch_size=batch_size, estimator=estimator, device=device, pad=pad, progress=progress)
     # (an empty record has nothing to correct or keep; it passes through unchanged)
     keep_sets = [parse_keep(k, len(e), text=s if isinstance(s, str) else None, ids=e, tokenizer=tok, record=rid)
                  if len(e) else set() for k, e, s, rid in zip(keeps, encoded, seqs, ids)]
@@ -992,6 +1180,124 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
         if progress is not None:
             progress(done, len(seqs))
     return results  # type: ignore[return-value]
+
+
+def group_reads(ids: Sequence[str], group_by: str | Callable[[str], str]) -> dict[str, list[int]]:
+    """Molecule key → indices of its reads, in order of first appearance. ``group_by``: a regular
+    expression searched in each id (key: its first group, or the whole match) or a function of the id."""
+    if callable(group_by):
+        key_of = group_by
+    else:
+        try:
+            pat = re.compile(group_by)
+        except re.error as e:
+            raise ValueError(f"--group-by {group_by!r} is not a regular expression: {e}") from None
+
+        def key_of(rid: str) -> str:
+            m = pat.search(rid)
+            if m is None:
+                raise ValueError(f"record {rid!r}: --group-by pattern {group_by!r} does not match its id")
+            return m.group(1) if pat.groups else m.group(0)
+    groups: dict[str, list[int]] = {}
+    for i, rid in enumerate(ids):
+        groups.setdefault(str(key_of(rid)), []).append(i)
+    return groups
+
+
+def _group_keep(spec: Any, length: int, tok, key: str) -> tuple[set[int], dict[int, int]]:
+    """``keep`` for a molecule: positions, and the letters a mask string fixes them to."""
+    pos = parse_keep(spec, length, tokenizer=tok, record=key)
+    letters: dict[int, int] = {}
+    if isinstance(spec, str) and len(spec) == length and not _POSITIONS.fullmatch(spec):
+        for i, ch in enumerate(spec):
+            if ch in _FREE or ch == "*":
+                continue
+            try:
+                ids = tok.encode(ch) if tok is not None else [int(ch)]
+            except ValueError:
+                raise ValueError(f"record {key!r}: keep mask position {i}: {ch!r} is not a letter of the "
+                                 f"model's alphabet") from None
+            letters[i] = int(ids[0])
+    return pos, letters
+
+
+def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded, *, group_by, method, keep,
+                    rates, iters, passes, seed, batch_size, estimator, device, pad, progress) -> list[Correction]:
+    if method not in ("oneshot", "mask"):
+        raise ValueError(f"reads of one molecule (group_by) are combined by the consensus decoder; method "
+                         f"must be 'auto', 'oneshot' or 'mask', not {method!r}")
+    if method == "mask" and not isinstance(process, Absorbing):
+        raise ValueError("method 'mask' needs an absorbing (masked) model")
+    if method == "oneshot":
+        _need_uniform(process)
+    if isinstance(keep, (list, tuple)) and keep and not all(isinstance(k, int) for k in keep):
+        raise ValueError("with group_by, keep is one spec for every molecule")
+    groups = group_reads(ids, group_by)
+    nd = process.num_data_tokens if isinstance(process, Absorbing) else process.vocab_size
+    no_call = tok.no_call_ids if tok is not None else []
+    multi = []
+    for key, idx in groups.items():
+        lens = {len(encoded[i]) for i in idx}
+        if len(lens) > 1:
+            first = idx[0]
+            other = next(i for i in idx if len(encoded[i]) != len(encoded[first]))
+            raise ValueError(f"molecule {key!r}: read {ids[other]!r} has {len(encoded[other])} tokens and read "
+                             f"{ids[first]!r} {len(encoded[first])}; reads of one molecule must be aligned "
+                             f"(the same length)")
+        if rates[idx[0]] is not None and any(rates[i] != rates[idx[0]] for i in idx):
+            raise ValueError(f"molecule {key!r}: its reads were given different error rates")
+        multi.append((key, idx))
+    results: dict[str, Correction] = {}
+    singles = [(k, idx) for k, idx in multi if len(idx) == 1]
+    if singles:  # one read: the single-sequence corrector
+        obj = model if model is not None else denoiser
+        single = correct(obj, [seqs[idx[0]] for _, idx in singles], ids=[k for k, _ in singles],
+                         process=None if model is not None else process,
+                         schedule=None if model is not None else schedule,
+                         error_rate=[rates[idx[0]] for _, idx in singles] if rates[0] is not None else None,
+                         method=method, keep=keep, seed=seed, batch_size=batch_size, passes=passes,
+                         estimator=estimator)
+        results.update({c.id: c for c in single})
+    groups_multi = [(k, idx) for k, idx in multi if len(idx) > 1]
+    done = len(singles)
+    if progress is not None and singles:
+        progress(done, len(multi))
+    for start in range(0, len(groups_multi), batch_size):
+        chunk = groups_multi[start:start + batch_size]
+        width = max(len(encoded[idx[0]]) for _, idx in chunk)
+        counts = torch.stack([read_counts([encoded[i] for i in idx], width, nd, no_call) for _, idx in chunk])
+        lengths = torch.tensor([len(encoded[idx[0]]) for _, idx in chunk])
+        valid = torch.arange(width)[None, :] < lengths[:, None]
+        kp = torch.zeros(len(chunk), width, dtype=torch.bool)
+        kt = torch.zeros(len(chunk), width, dtype=torch.long)
+        for r, (key, idx) in enumerate(chunk):
+            if keep is not None:
+                pos, letters = _group_keep(keep, int(lengths[r]), tok, key)
+                if pos:
+                    kp[r, sorted(pos)] = True
+                c_r = counts[r].argmax(-1)
+                for p_ in pos:
+                    kt[r, p_] = letters.get(p_, int(c_r[p_]))
+        er = None if rates[chunk[0][1][0]] is None else \
+            torch.tensor([float(rates[idx[0]]) for _, idx in chunk], dtype=torch.float64)
+        c, conf, vote, rate, t = consensus_correct(
+            denoiser, process, schedule, counts.to(device), valid=valid.to(device), keep=kp.to(device),
+            keep_tokens=kt.to(device), error_rate=er, no_call=no_call, iters=iters, passes=passes, pad_id=pad,
+            batch_size=batch_size)
+        c, conf, vote = c.cpu(), conf.cpu(), vote.cpu()
+        for r, (key, idx) in enumerate(chunk):
+            n_i = int(lengths[r])
+            row, vrow = c[r, :n_i].tolist(), vote[r, :n_i].tolist()
+            results[key] = Correction(
+                id=key, input=tok.decode(vrow) if tok is not None else vrow,
+                corrected=tok.decode(row) if tok is not None else row,
+                positions=[i for i in range(n_i) if row[i] != vrow[i]],
+                confidences=[float(v) for v in conf[r, :n_i]], t=float(t[r]), error_rate=float(rate[r]),
+                method=f"consensus-{method}", estimated=er is None, reads=len(idx))
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(multi))
+    return [results[k] for k, _ in multi]
 
 
 def compact_confidences(conf: Iterable[float]) -> str:

@@ -18,7 +18,7 @@ from ..cli import command
 __all__ = ["correct_job", "read_inputs", "CSV_COLUMNS"]
 
 CSV_COLUMNS = ["id", "input", "corrected", "num_changed", "positions", "confidences", "changed_confidences",
-               "t", "error_rate", "rate_estimated", "method"]
+               "t", "error_rate", "rate_estimated", "method", "reads"]
 
 
 def input_format(path: str | Path) -> str:
@@ -82,11 +82,11 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
                      "num_changed": c.num_changed, "positions": ";".join(map(str, c.positions)),
                      "confidences": compact_confidences(c.confidences), "changed_confidences": conf_changed,
                      "t": round(c.t, 6), "error_rate": round(c.error_rate, 6),
-                     "rate_estimated": c.estimated, "method": c.method})
+                     "rate_estimated": c.estimated, "method": c.method, "reads": c.reads})
     with _writing(out, fmt, csv_path, CSV_COLUMNS) as w:
         w.write(rows)
     n_changed = sum(c.num_changed for c in res)
-    return {"num": len(res), "changed_tokens": n_changed, "out": str(w.out), "csv": str(w.csv_path),
+    return {"num": len(res), "reads": len(seqs), "changed_tokens": n_changed, "out": str(w.out), "csv": str(w.csv_path),
             "seconds": round(time.perf_counter() - t0, 2), "method": res[0].method if res else ""}
 
 
@@ -120,20 +120,27 @@ def _correct_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infill", default="greedy", choices=["greedy", "ancestral"], help="mask: how to infill")
     p.add_argument("--mask-passes", type=int, default=None,
                    help="mask: k interleaved passes per sequence instead of one per position (long inputs)")
+    p.add_argument("--group-by", default=None, metavar="REGEX",
+                   help="reads of one molecule: records whose ids give the same key (the regex's first group, or "
+                        "its match; e.g. '^(\\S+)/\\d+$' or 'umi=(\\w+)') are aligned reads of one molecule and "
+                        "are combined into one corrected sequence (their letters' likelihood times the model's prior)")
+    p.add_argument("--iters", type=int, default=2, help="--group-by: consensus rounds (network passes)")
 
 
 @command("correct", "fix substitution errors (typos, miscalled bases) with a diffusion model", _correct_args)
 def _correct(args: argparse.Namespace) -> int:
     from .cli import _load
 
-    if args.candidates < 1 or args.steps < 1 or args.batch_size < 1:
-        raise ValueError("--candidates, --steps and --batch-size must be ≥ 1")
+    if args.candidates < 1 or args.steps < 1 or args.batch_size < 1 or args.iters < 1:
+        raise ValueError("--candidates, --steps, --batch-size and --iters must be ≥ 1")
     model = _load(args)
     s = correct_job(model, args.input, args.out, csv_path=args.csv, progress=not args.quiet,
                     error_rate=args.error_rate, method=args.method, keep=args.keep,
                     num_candidates=args.candidates, steps=args.steps, seed=args.seed, batch_size=args.batch_size,
                     n_t=args.n_t, rank=args.rank, threshold=args.threshold, infill=args.infill,
-                    passes=args.mask_passes, estimator=args.estimator, include_mode=not args.draws_only)
-    print(f"corrected {s['num']} sequences ({s['changed_tokens']} tokens changed, {s['method']}): "
+                    passes=args.mask_passes, estimator=args.estimator, include_mode=not args.draws_only,
+                    group_by=args.group_by, iters=args.iters)
+    what = f"{s['num']} molecules from {s['reads']} reads" if args.group_by else f"{s['num']} sequences"
+    print(f"corrected {what} ({s['changed_tokens']} tokens changed, {s['method']}): "
           f"wrote {s['out']} and {s['csv']}")
     return 0

@@ -139,6 +139,9 @@ class Tokenizer(ABC):
     """
 
     kind: ClassVar[str] = ""
+    #: the data token that means "no call" in a read (DNA ``N``, protein ``X``): sequence correction
+    #: counts it as no observation and never outputs it
+    no_call_token: ClassVar[str | None] = None
 
     def __init__(self, *, use_bos_eos: bool = False, mask_placeholder: str = "_") -> None:
         self.use_bos_eos = bool(use_bos_eos)
@@ -149,6 +152,12 @@ class Tokenizer(ABC):
     @abstractmethod
     def tokens(self) -> list[str]:
         """Token strings for data ids ``0 .. n-1`` (index = id)."""
+
+    @property
+    def no_call_ids(self) -> list[int]:
+        """Ids of :attr:`no_call_token` (empty when the alphabet has none)."""
+        tok = self.no_call_token
+        return [self.tokens.index(tok)] if tok is not None and tok in self.tokens else []
 
     @property
     def num_data_tokens(self) -> int:

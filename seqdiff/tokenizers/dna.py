@@ -44,6 +44,8 @@ class DNATokenizer(CharLevelTokenizer):
         use_bos_eos, mask_placeholder: see :class:`~seqdiff.tokenizers.base.Tokenizer`.
     """
 
+    no_call_token = "N"
+
     def __init__(
         self,
         *,

@@ -30,6 +30,8 @@ class ProteinTokenizer(CharLevelTokenizer):
         use_bos_eos, mask_placeholder: see :class:`~seqdiff.tokenizers.base.Tokenizer`.
     """
 
+    no_call_token = "X"
+
     def __init__(
         self,
         *,

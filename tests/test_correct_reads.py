@@ -1,0 +1,283 @@
+"""Correcting molecules read several times (`seqdiff correct --group-by`): the reads' channel likelihood
+times the model's leave-one-out prior, checked against enumeration on small explicit distributions, and
+the real command on FASTA reads."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import make_oracle
+from seqdiff.diffusion import Absorbing, DiscreteSchedule, Geometric, Linear, Uniform, all_sequences, random_distribution
+from seqdiff.jobs.correct import (consensus_correct, correct, correct_tokens, estimate_read_rate, group_reads,
+                                  leave_one_out_log_prior, read_counts, reads_log_likelihood, snap_time,
+                                  time_for_error_rate)
+
+N = 3
+L = 3
+SCHEDULES = [("geometric", lambda: Geometric(1e-4, 20.0)), ("discrete", lambda: DiscreteSchedule(200))]
+SIDS = [s[0] for s in SCHEDULES]
+
+
+def peaky(size, seed):
+    p = random_distribution(size, torch.Generator().manual_seed(seed)) ** 3
+    return p / p.sum()
+
+
+def channel(y, x, r, m=N):
+    """q(y | x) of the substitution channel for whole sequences (y, x: [..., L])."""
+    same = (y == x).double()
+    return (same * (1 - r) + (1 - same) * r / (m - 1)).prod(-1)
+
+
+def test_reads_likelihood_and_counts_match_the_product_over_reads():
+    g = torch.Generator().manual_seed(0)
+    reads = torch.randint(0, 4, (5, 3, 7), generator=g)  # 5 molecules, 3 reads of 7 letters (id 3 = no call)
+    counts = torch.stack([read_counts(m.tolist(), 7, 4, no_call=[3]) for m in reads])
+    assert counts.shape == (5, 7, 4) and float(counts[..., 3].sum()) == 0
+    assert torch.equal(counts[..., :3].sum(-1), (reads != 3).sum(1).double())
+    r = torch.tensor([0.02, 0.1, 0.2, 0.3, 0.05], dtype=torch.float64)
+    ll = reads_log_likelihood(counts[..., :3], r, 3)
+    for b in range(5):
+        for i in range(7):
+            for a in range(3):
+                obs = [int(v) for v in reads[b, :, i] if v != 3]
+                want = sum(math.log(1 - r[b]) if v == a else math.log(r[b] / 2) for v in obs)
+                assert float(ll[b, i, a]) == pytest.approx(want, abs=1e-12)
+    short = read_counts([[0, 1], [0, 1, 2]], 4, 3)  # a shorter read covers a prefix
+    assert short.sum(-1).tolist() == [2, 2, 1, 0]
+
+
+@pytest.mark.parametrize("name,make", SCHEDULES, ids=SIDS)
+def test_leave_one_out_prior_equals_enumeration(name, make):
+    """p(x0_i = a | x_{-i}) from the denoiser (eq. 1) equals Σ_{x0: x0_i = a} p0(x0) Π_{j≠i} q_t(x_j | x0_j),
+    normalised — for the uniform process at a time, and the masked marginal for the absorbing one."""
+    sch = make()
+    p0 = peaky(N ** L, 2)
+    orc = make_oracle(Uniform(N), sch, length=L, p0=p0)
+    x0s = all_sequences(range(N), L)
+    x = x0s  # every input
+    for rate in (0.03, 0.2):
+        t = snap_time(sch, time_for_error_rate(sch, rate, N))
+        got = torch.log_softmax(leave_one_out_log_prior(orc, orc.process, sch, x, t.expand(len(x))), -1).exp()
+        k = orc.kernel(t.reshape(1))[0].double()  # [N, N]: q_t(y | a) = k[a, y]
+        for i in range(L):
+            rest = [j for j in range(L) if j != i]
+            q_rest = torch.stack([k[x0s[:, j]][:, x[:, j]] for j in rest]).prod(0)  # [x0, input]
+            want = torch.zeros(len(x), N, dtype=torch.float64)
+            for a in range(N):
+                want[:, a] = (p0[:, None] * q_rest * (x0s[:, i] == a).double()[:, None]).sum(0)
+            want = want / want.sum(-1, keepdim=True)
+            assert torch.allclose(got[:, i], want, atol=1e-9), (rate, i)
+    # absorbing: the masked marginal p0(x_i = a | x_{-i})
+    orc_a = make_oracle(Absorbing(N + 1), Linear(), length=L, p0=p0)
+    got = torch.log_softmax(leave_one_out_log_prior(orc_a, orc_a.process, Linear(), x)[..., :N], -1).exp()
+    for i in range(L):
+        rest = [j for j in range(L) if j != i]
+        match = (x0s[:, None, rest] == x[None, :, rest]).all(-1).double()  # [x0, input]
+        want = torch.stack([(p0[:, None] * match * (x0s[:, i] == a).double()[:, None]).sum(0)
+                            for a in range(N)], -1)
+        assert torch.allclose(got[:, i], want / want.sum(-1, keepdim=True), atol=1e-9)
+
+
+@pytest.mark.parametrize("name,make", SCHEDULES, ids=SIDS)
+def test_one_read_one_round_is_the_oneshot_posterior_mode(name, make):
+    sch = make()
+    orc = make_oracle(Uniform(N), sch, length=L, p0=peaky(N ** L, 4))
+    x = all_sequences(range(N), L)
+    for rate in (0.05, 0.2):
+        counts = torch.nn.functional.one_hot(x, N).double()
+        c, conf, vote, r, t = consensus_correct(orc, orc.process, sch, counts, error_rate=rate, iters=1)
+        one = correct_tokens(orc, orc.process, sch, x, error_rate=rate, method="oneshot")
+        assert torch.equal(vote, x)
+        assert torch.equal(c, one.corrected) and one.changed.any()
+        # a discrete schedule snaps t to the step whose channel is closest to r: the prior then sees that
+        # step's channel while the reads' likelihood uses r itself (a ≤ 0.16 % difference in 1 - α)
+        tol = 1e-9 if name == "geometric" else 2e-3
+        assert torch.allclose(conf, one.confidence, atol=tol)
+        assert torch.allclose(t, one.t) and torch.allclose(r, one.error_rate)
+
+
+def _expected_errors(decide, post_pos, weight):
+    """Σ_pairs P(pair) Σ_i P(x0_i ≠ decision_i | pair)."""
+    p_right = post_pos.gather(-1, decide[..., None])[..., 0]
+    return float((weight[:, None] * (1 - p_right)).sum())
+
+
+@pytest.mark.parametrize("name,make,proc", [("geometric", lambda: Geometric(1e-4, 20.0), "uniform"),
+                                            ("discrete", lambda: DiscreteSchedule(200), "uniform"),
+                                            ("linear", Linear, "absorbing")])
+def test_two_reads_beat_the_majority_vote_exactly(name, make, proc):
+    """Every pair of reads (y1, y2) of every molecule x0 ~ p0 through a channel of rate r, weighted by
+    P(y1, y2) = Σ p0(x0) q(y1 | x0) q(y2 | x0): the expected number of wrong letters of the consensus
+    decoder with the exact model is below a majority vote that breaks ties at random (which, for two
+    reads, is no better than one read), and above the exact per-position posterior mode (the optimum)."""
+    sch = make()
+    p0 = peaky(N ** L, 5)
+    process = Uniform(N) if proc == "uniform" else Absorbing(N + 1)
+    orc = make_oracle(process, sch, length=L, p0=p0)
+    x0s = all_sequences(range(N), L)
+    S = len(x0s)
+    y1 = x0s.repeat_interleave(S, 0)
+    y2 = x0s.repeat(S, 1)
+    for r in (0.05, 0.2):
+        lik = channel(y1[:, None], x0s[None], r) * channel(y2[:, None], x0s[None], r)  # [pairs, x0]
+        joint = lik * p0[None]
+        weight = joint.sum(-1)
+        post = joint / weight[:, None]
+        post_pos = torch.stack([torch.stack([(post * (x0s[:, i] == a).double()).sum(-1) for a in range(N)], -1)
+                                for i in range(L)], 1)  # [pairs, L, N]
+        optimum = _expected_errors(post_pos.argmax(-1), post_pos, weight)
+        counts = torch.nn.functional.one_hot(y1, N).double() + torch.nn.functional.one_hot(y2, N).double()
+        # majority, ties at random: agreeing letters are taken; a split is a coin flip between the two
+        p_right = post_pos.gather(-1, y1[..., None])[..., 0]
+        p_right2 = post_pos.gather(-1, y2[..., None])[..., 0]
+        vote = float((weight[:, None] * (1 - 0.5 * (p_right + p_right2))).sum())
+        one_read = float((weight[:, None] * (1 - p_right)).sum())
+        assert vote == pytest.approx(one_read, abs=1e-12)  # by symmetry of the two reads
+        got = []
+        for iters in (1, 2):
+            c, conf, _, _, _ = consensus_correct(orc, process, sch, counts, error_rate=r, iters=iters)
+            ours = _expected_errors(c, post_pos, weight)
+            got.append(ours)
+            assert optimum - 1e-12 <= ours < vote
+            # share of the gap between the vote and the optimum that the decoder closes: the uniform
+            # model reads the noisy consensus as x_t, so its prior is close to the true conditional;
+            # a masked model takes the consensus context as clean, which costs it at high noise until a
+            # second round has cleaned the context
+            closed = (vote - ours) / (vote - optimum)
+            want = 0.8 if proc == "uniform" else (0.3 if iters == 1 else 0.5)
+            assert closed > want, (r, iters, optimum, ours, vote)
+            # confidences are probabilities of the chosen letters
+            assert ((conf > 1 / N - 1e-9) & (conf <= 1 + 1e-12)).all()
+        assert got[1] <= got[0] + 1e-12  # a second round does not hurt
+
+
+def test_the_rate_is_estimated_from_the_reads_disagreements():
+    g = torch.Generator().manual_seed(0)
+    B, K, Lm, M = 8, 3, 400, 4
+    for r in (0.01, 0.08, 0.2):
+        x0 = torch.randint(0, M, (B, Lm), generator=g)
+        hit = torch.rand(B, K, Lm, generator=g) < r
+        y = torch.where(hit, (x0[:, None] + torch.randint(1, M, (B, K, Lm), generator=g)) % M, x0[:, None])
+        counts = torch.stack([read_counts(m.tolist(), Lm, M) for m in y])
+        est = estimate_read_rate(counts, M)
+        # the true per-molecule fraction of substituted observations, and a 6-sigma band around it
+        frac = hit.double().mean((1, 2))
+        band = 6 * math.sqrt(r * (1 - r) / (K * Lm)) + 0.003
+        assert ((est - frac).abs() < band).all(), (r, est, frac)
+
+
+def test_no_call_letters_are_no_observation_and_never_output():
+    """A no-call letter (here id 3 of 4 data tokens, like DNA's N) neither counts as a read letter nor is
+    ever the result; a position no read covers is filled from the prior (the oracle's conditional)."""
+    sch = Geometric(1e-4, 20.0)
+    n = 4
+    x0s = all_sequences(range(n), L)
+    p0 = torch.where((x0s == 3).any(-1), 1e-9, 1.0).double() * peaky(n ** L, 6)
+    p0 = p0 / p0.sum()
+    orc = make_oracle(Uniform(n), sch, length=L, p0=p0)
+    reads = [[0, 3, 3], [0, 3, 2], [0, 3, 2]]  # position 1: no call in every read
+    counts = read_counts(reads, L, n, no_call=[3])[None]
+    c, conf, vote, _, _ = consensus_correct(orc, orc.process, sch, counts, error_rate=0.05, no_call=[3])
+    assert int(c[0, 1]) != 3 and int(vote[0, 1]) != 3 and (c != 3).all()
+    keep3 = (x0s != 3).all(-1)
+    match = keep3 & (x0s[:, 0] == c[0, 0]) & (x0s[:, 2] == c[0, 2])
+    cond = torch.zeros(n, dtype=torch.float64).index_add_(0, x0s[match, 1], p0[match])
+    assert int(c[0, 1]) == int(cond.argmax())
+
+
+def test_keep_positions_hold_their_letters():
+    sch = Geometric(1e-4, 20.0)
+    orc = make_oracle(Uniform(N), sch, length=L, p0=peaky(N ** L, 7))
+    x = all_sequences(range(N), L)
+    counts = 2 * torch.nn.functional.one_hot(x, N).double()
+    keep = torch.zeros_like(x, dtype=torch.bool)
+    keep[:, 1] = True
+    forced = torch.full_like(x, 2)
+    c, conf, _, _, _ = consensus_correct(orc, orc.process, sch, counts, error_rate=0.3, keep=keep,
+                                         keep_tokens=forced)
+    assert (c[:, 1] == 2).all() and (conf[:, 1] == 1).all()
+    free, _, _, _, _ = consensus_correct(orc, orc.process, sch, counts, error_rate=0.3)
+    assert (free[:, 1] != 2).any()  # without keep, position 1 follows the reads
+
+
+def test_group_reads_and_its_errors():
+    ids = ["m1/0", "m2/0", "m1/1", "m3/0", "m2/1"]
+    assert group_reads(ids, r"^(m\d+)/") == {"m1": [0, 2], "m2": [1, 4], "m3": [3]}
+    assert group_reads(ids, r"m\d") == {"m1": [0, 2], "m2": [1, 4], "m3": [3]}
+    assert group_reads(ids, lambda s: s[-1]) == {"0": [0, 1, 3], "1": [2, 4]}
+    with pytest.raises(ValueError, match="record 'x9'.*does not match"):
+        group_reads(ids + ["x9"], r"^(m\d+)/")
+    with pytest.raises(ValueError, match="not a regular expression"):
+        group_reads(ids, r"(m")
+
+
+@pytest.fixture(scope="module")
+def dna_uniform():
+    from seqdiff.model import load_model
+    from seqdiff.pretrained import resolve_model
+    return load_model(resolve_model("dna-uniform"))
+
+
+def test_model_api_groups_reads_and_checks_them(dna_uniform):
+    clean = "ACGTTGCAATGCCGTAAGCTTGACCA" * 3
+    g = torch.Generator().manual_seed(1)
+    reads, ids = [], []
+    for k in range(3):
+        s = list(clean)
+        for i in torch.randperm(len(s), generator=g)[:6].tolist():
+            s[i] = "ACGT"[("ACGT".index(s[i]) + 1 + k) % 4]
+        reads.append("".join(s))
+        ids.append(f"mol1/{k}")
+    reads.append(clean[:40])
+    ids.append("mol2/0")  # one read: the single-sequence corrector
+    res = correct(dna_uniform, reads, ids=ids, group_by=r"^(\w+)/", error_rate=0.08)
+    assert [r.id for r in res] == ["mol1", "mol2"] and [r.reads for r in res] == [3, 1]
+    assert res[0].method == "consensus-oneshot" and res[1].method == "oneshot"
+    assert len(res[0].corrected) == len(clean) and set(res[0].corrected) <= set("ACGT")
+    wrong_before = sum(a != b for a, b in zip(res[0].input, clean))
+    wrong_after = sum(a != b for a, b in zip(res[0].corrected, clean))
+    assert wrong_after <= wrong_before
+    assert res[0].positions == [i for i, (a, b) in enumerate(zip(res[0].input, res[0].corrected)) if a != b]
+    est = correct(dna_uniform, reads, ids=ids, group_by=r"^(\w+)/")
+    assert est[0].estimated and 0.02 < est[0].error_rate < 0.3
+    kept = correct(dna_uniform, reads[:3], ids=ids[:3], group_by=r"^(\w+)/", error_rate=0.08,
+                   keep="T" + "?" * (len(clean) - 1))
+    assert kept[0].corrected[0] == "T"
+    with pytest.raises(ValueError, match="molecule 'mol1': read 'mol1/1' has 79 tokens and read 'mol1/0' 78"):
+        correct(dna_uniform, [reads[0], reads[1] + "A"], ids=ids[:2], group_by=r"^(\w+)/")
+    with pytest.raises(ValueError, match="consensus decoder"):
+        correct(dna_uniform, reads[:2], ids=ids[:2], group_by=r"^(\w+)/", method="multistep")
+    with pytest.raises(ValueError, match="record 'mol1/0' position 4 .1-based.: invalid character 'Z'"):
+        correct(dna_uniform, ["ACGZ", "ACGT"], ids=ids[:2], group_by=r"^(\w+)/")
+
+
+def test_cli_group_by_on_fasta_reads(dna_uniform, tmp_path):
+    from seqdiff.pretrained import resolve_model
+    from test_correct import cli
+    clean = "TTGACAATTAATCATCGGCTCGTATAATGTGTGGAATTGTGAGCGGATAACAATT"
+    reads = {"m1/1": clean, "m1/2": clean[:10] + "G" + clean[11:], "m1/3": clean[:30] + "NN" + clean[32:],
+             "m2/1": clean[::-1]}
+    inp = tmp_path / "reads.fa"
+    inp.write_text("".join(f">{k} sample\n{v}\n" for k, v in reads.items()))
+    r = cli("correct", "-m", resolve_model("dna-uniform"), "-i", inp, "-o", tmp_path / "mols.fa", "-q",
+            "--group-by", r"^(\w+)/", "-r", "0.02")
+    assert r.returncode == 0, r.stderr
+    assert "2 molecules from 4 reads" in r.stdout
+    from Bio import SeqIO
+    recs = list(SeqIO.parse(tmp_path / "mols.fa", "fasta"))
+    assert [x.id for x in recs] == ["m1", "m2"]
+    assert str(recs[0].seq) == clean  # the majority fixes the odd base; N is no call
+    table = pd.read_csv(tmp_path / "mols.csv", keep_default_na=False, dtype=str)
+    assert list(table["reads"]) == ["3", "1"] and list(table["id"]) == ["m1", "m2"]
+    assert table["input"][0] == clean and table["corrected"][0] == clean
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">m1/1\nACGT\n>m1/2\nACG\n")
+    r = cli("correct", "-m", resolve_model("dna-uniform"), "-i", bad, "-o", tmp_path / "bad_out.fa", "-q",
+            "--group-by", r"^(\w+)/")
+    assert r.returncode == 2 and "molecule 'm1'" in r.stderr and "aligned" in r.stderr
+    assert not (tmp_path / "bad_out.fa").exists() and not (tmp_path / "bad_out.csv").exists()
