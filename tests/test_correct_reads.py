@@ -281,3 +281,72 @@ def test_cli_group_by_on_fasta_reads(dna_uniform, tmp_path):
             "--group-by", r"^(\w+)/")
     assert r.returncode == 2 and "molecule 'm1'" in r.stderr and "aligned" in r.stderr
     assert not (tmp_path / "bad_out.fa").exists() and not (tmp_path / "bad_out.csv").exists()
+
+
+# ---------------------------------------------------------------- proteins and SMILES, every domain
+@pytest.fixture(scope="module")
+def uniform_tiny(tmp_path_factory):
+    """Tiny multinomial-diffusion models of the protein and SMILES recipes, trained once (20 steps)."""
+    from pathlib import Path
+
+    from seqdiff.training.config import load_config
+    from seqdiff.training.train import train
+    root = Path(__file__).resolve().parents[1]
+    out = {}
+    for domain in ("protein", "smiles"):
+        run = tmp_path_factory.mktemp(f"correct-tiny-{domain}")
+        cfg = load_config(root / "configs" / "tiny" / f"{domain}.yaml",
+                          [f"out_dir={run}", "diffusion.process=uniform", "diffusion.loss=multinomial",
+                           "diffusion.schedule={name: discrete, num_steps: 100}", "sampling.log_samples=0",
+                           "trainer.max_steps=20", "trainer.progress_bar=false"])
+        out[domain] = Path(train(cfg, quiet=True)["model"])
+    return out
+
+
+def test_protein_fasta_correction_and_protein_reads(uniform_tiny, tmp_path):
+    from Bio import SeqIO
+    from test_correct import cli
+    wt = "TYKLILNGKTLKGETTTEAVDAATAEKVFKQYANDNGVDGEWTYDDATKTFTVTE"
+    inp = tmp_path / "prot.fa"
+    inp.write_text(f">gb1 wild type\n{wt}\n>typo\n{wt[:5]}W{wt[6:]}\n")
+    r = cli("correct", "-m", uniform_tiny["protein"], "-i", inp, "-o", tmp_path / "fixed.fa", "-q", "-r", "0.05",
+            "--keep", "0-3")
+    assert r.returncode == 0, r.stderr
+    recs = list(SeqIO.parse(tmp_path / "fixed.fa", "fasta"))
+    assert [x.id for x in recs] == ["gb1", "typo"] and all(len(x.seq) == len(wt) for x in recs)
+    assert all(str(x.seq)[:4] == wt[:4] for x in recs)  # kept
+    table = pd.read_csv(tmp_path / "fixed.csv", keep_default_na=False, dtype=str)
+    assert list(table["input"]) == [wt, wt[:5] + "W" + wt[6:]] and "valid" not in table.columns
+    # reads of one protein (X = no call): the majority of three reads, with the model's prior
+    reads = tmp_path / "reads.fa"
+    reads.write_text(f">p/1\n{wt}\n>p/2\n{wt[:9]}X{wt[10:]}\n>p/3\n{wt[:20]}A{wt[21:]}\n")
+    r = cli("correct", "-m", uniform_tiny["protein"], "-i", reads, "-o", tmp_path / "mol.fa", "-q",
+            "--group-by", r"^(\w+)/", "-r", "0.02")
+    assert r.returncode == 0, r.stderr
+    (mol,) = list(SeqIO.parse(tmp_path / "mol.fa", "fasta"))
+    assert mol.id == "p" and str(mol.seq) == wt and "X" not in str(mol.seq)
+
+
+def test_smiles_repair_reports_rdkit_validity(uniform_tiny, tmp_path):
+    from test_correct import cli
+    from seqdiff.tokenizers.smiles import is_valid_smiles
+    smis = {"aspirin": "CC(=O)Oc1ccccc1C(=O)O", "open_ring": "CC(=O)Oc1ccccc2C(=O)O", "bad_valence": "CC(=O)(O)(O)O"}
+    inp = tmp_path / "mols.smi"
+    inp.write_text("".join(f"{s}\t{k}\n" for k, s in smis.items()))
+    r = cli("correct", "-m", uniform_tiny["smiles"], "-i", inp, "-o", tmp_path / "fixed.smi", "-q", "-r", "0.1")
+    assert r.returncode == 0, r.stderr
+    assert "RDKit parses 1 before" in r.stdout
+    table = pd.read_csv(tmp_path / "fixed.csv", keep_default_na=False, dtype=str)
+    assert list(table["id"]) == list(smis)
+    assert list(table["input_valid"]) == ["True", "False", "False"]
+    # the validity columns are RDKit's verdict on what was written
+    lines = (tmp_path / "fixed.smi").read_text().splitlines()
+    written = [ln.split("\t")[0] for ln in lines]
+    assert written == list(table["corrected"])
+    assert list(table["valid"]) == [str(is_valid_smiles(s)) for s in written]
+    assert f"{sum(map(is_valid_smiles, written))} after" in r.stdout
+    bad = tmp_path / "bad.smi"
+    bad.write_text("CCO\tok\nCC§O\tweird\n")
+    r = cli("correct", "-m", uniform_tiny["smiles"], "-i", bad, "-o", tmp_path / "bad_out.smi", "-q")
+    assert r.returncode == 2 and "record 'weird'" in r.stderr and "position 3" in r.stderr
+    assert not (tmp_path / "bad_out.smi").exists()

@@ -83,10 +83,19 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
                      "confidences": compact_confidences(c.confidences), "changed_confidences": conf_changed,
                      "t": round(c.t, 6), "error_rate": round(c.error_rate, 6),
                      "rate_estimated": c.estimated, "method": c.method, "reads": c.reads})
-    with _writing(out, fmt, csv_path, CSV_COLUMNS) as w:
+    columns = list(CSV_COLUMNS)
+    if getattr(model, "domain", None) == "smiles":  # SMILES repair: does RDKit parse it, before and after
+        from ..tokenizers.smiles import is_valid_smiles
+        columns += ["input_valid", "valid"]
+        for row in rows:
+            row["input_valid"] = bool(row["input"]) and is_valid_smiles(row["input"])
+            row["valid"] = bool(row["corrected"]) and is_valid_smiles(row["corrected"])
+    with _writing(out, fmt, csv_path, columns) as w:
         w.write(rows)
     n_changed = sum(c.num_changed for c in res)
-    return {"num": len(res), "reads": len(seqs), "changed_tokens": n_changed, "out": str(w.out), "csv": str(w.csv_path),
+    extra = {"valid_before": sum(r["input_valid"] for r in rows), "valid_after": sum(r["valid"] for r in rows)} \
+        if "valid" in columns else {}
+    return {**extra, "num": len(res), "reads": len(seqs), "changed_tokens": n_changed, "out": str(w.out), "csv": str(w.csv_path),
             "seconds": round(time.perf_counter() - t0, 2), "method": res[0].method if res else ""}
 
 
@@ -141,6 +150,7 @@ def _correct(args: argparse.Namespace) -> int:
                     passes=args.mask_passes, estimator=args.estimator, include_mode=not args.draws_only,
                     group_by=args.group_by, iters=args.iters)
     what = f"{s['num']} molecules from {s['reads']} reads" if args.group_by else f"{s['num']} sequences"
-    print(f"corrected {what} ({s['changed_tokens']} tokens changed, {s['method']}): "
+    valid = f"; RDKit parses {s['valid_before']} before, {s['valid_after']} after" if "valid_after" in s else ""
+    print(f"corrected {what} ({s['changed_tokens']} tokens changed, {s['method']}{valid}): "
           f"wrote {s['out']} and {s['csv']}")
     return 0
