@@ -471,7 +471,9 @@ def test_cli_round_trip_writes_corrected_text_and_a_csv(uniform_text_model, tmp_
         table = pd.read_csv(tmp_path / "fixed.csv", keep_default_na=False, dtype=str)
         assert len(got) == len(lines) == len(table)
         assert list(table.columns) == ["id", "input", "corrected", "num_changed", "positions", "confidences",
-                                       "changed_confidences", "t", "error_rate", "rate_estimated", "method"]
+                                       "changed_confidences", "t", "error_rate", "rate_estimated", "method",
+                                       "reads"]
+        assert set(table["reads"]) == {"1"}
         assert list(table["input"]) == lines and list(table["corrected"]) == got
         assert list(table["id"]) == ["line 1", "line 2", "line 3", "line 4"]
         for s_in, s_out, row in zip(lines, got, table.itertuples()):
