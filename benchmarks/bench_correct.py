@@ -23,6 +23,11 @@ random (for two reads no better than one read). Columns: a uniform model with r 
 estimated from the reads' disagreements, and a masked model with r known (16 interleaved masking passes
 per round unless ``--mask-passes``).
 
+Single reads with base qualities (``--no-quality`` skips it): a share of the bases is of low quality
+(Q 2–6), the rest high (Q 25–40), mixed so that the mean error probability is r, and each base is
+substituted with its own probability; the one-shot decoder that ignores the qualities (r known) against
+the quality-aware decoder (``correct(..., qualities=...)``, what FASTQ input does).
+
 The uniform-process models are the shipped ``text-uniform`` / ``dna-uniform`` (multinomial diffusion,
 recipes ``configs/correct/{text,dna}.yaml``, trained here when the file is missing), or pass
 ``--text-model/--dna-model``.
@@ -182,7 +187,71 @@ def run_domain(domain: str, args) -> list[dict[str, Any]]:
         rows.append(row)
     for k in args.reads:
         rows += run_reads(domain, k, clean, model, masked, args)
+    if args.quality:
+        rows += run_quality(domain, clean, model, masked, args)
     return rows
+
+
+BAD_Q, GOOD_Q = list(range(2, 7)), list(range(25, 41))
+
+
+def with_qualities(seqs: list[str], rate: float, alphabet: str, seed: int) -> tuple[list[str], list[list[int]]]:
+    """Reads with phred qualities: a share ``f`` of the bases is bad (Q 2–6, error 25–63 %), the rest good
+    (Q 25–40), ``f`` chosen so that the mean error probability is ``rate``; each base is then substituted
+    (by a uniformly drawn different letter) with its own probability ``10^(-Q/10)`` (seeded)."""
+    rng = np.random.default_rng(seed)
+    e_bad = float(np.mean([10 ** (-q / 10) for q in BAD_Q]))
+    e_good = float(np.mean([10 ** (-q / 10) for q in GOOD_Q]))
+    f = (rate - e_good) / (e_bad - e_good)
+    reads, quals = [], []
+    for s in seqs:
+        bad = rng.random(len(s)) < f
+        q = np.where(bad, rng.choice(BAD_Q, len(s)), rng.choice(GOOD_Q, len(s)))
+        hit = rng.random(len(s)) < 10.0 ** (-q / 10)
+        shift = rng.integers(1, len(alphabet), len(s))
+        ids = np.array([alphabet.index(c) for c in s])
+        ids = np.where(hit, (ids + shift) % len(alphabet), ids)
+        reads.append("".join(alphabet[i] for i in ids))
+        quals.append([int(v) for v in q])
+    return reads, quals
+
+
+def run_quality(domain: str, clean: list[str], model, masked, args) -> list[dict[str, Any]]:
+    """Single reads with base qualities (FASTQ): the rate-based one-shot (qualities ignored, r = the mean
+    error probability) against the quality-aware decoder (each base its own channel)."""
+    rows = []
+    for j, rate in enumerate(args.rates):
+        reads, quals = with_qualities(clean, rate, ALPHABETS[domain], args.seed + 90_000 + 1000 * j)
+        row: dict[str, Any] = {"domain": domain, "quality": True, "rate": rate, "n_chars": sum(map(len, clean)),
+                               "input": error_rate(reads, clean)}
+        kw = dict(seed=args.seed, batch_size=args.batch_size)
+        methods = {"ignore_quality": lambda: correct(model, reads, error_rate=rate, method="oneshot", **kw),
+                   "quality_uniform": lambda: correct(model, reads, qualities=quals, iters=args.iters, **kw)}
+        if masked is not None:
+            methods["quality_mask"] = lambda: correct(masked, reads, qualities=quals, iters=args.iters,
+                                                      passes=args.mask_passes or 16, **kw)
+        for name, fn in methods.items():
+            t0 = time.perf_counter()
+            res = fn()
+            row[name] = error_rate([r.corrected for r in res], clean)
+            row[f"{name}_s"] = round(time.perf_counter() - t0, 1)
+            print(f"[bench_correct] {domain} qualities r={rate:g} {name}: {row['input']:.4f} -> {row[name]:.4f} "
+                  f"({row[f'{name}_s']} s)", file=sys.stderr)
+        rows.append(row)
+    return rows
+
+
+def markdown_quality(rows: list[dict[str, Any]]) -> str:
+    cols = [("ignore_quality", "one-shot, qualities ignored (r known)"),
+            ("quality_uniform", "qualities, uniform model"), ("quality_mask", "qualities, masked model")]
+    cols = [(k, h) for k, h in cols if any(k in r for r in rows)]
+    lines = ["| domain | mean error probability | chars | input error | " + " | ".join(h for _, h in cols) + " |",
+             "|" + "---|" * (4 + len(cols))]
+    for r in rows:
+        cells = [f"{100 * r[k]:.2f} %" if k in r else "—" for k, _ in cols]
+        lines.append(f"| {r['domain']} | {100 * r['rate']:g} % | {r['n_chars']} | {100 * r['input']:.2f} % | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def headroom(masked, clean: list[str], rates: list[float], domain: str, args) -> dict[Any, float]:
@@ -321,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reads", default="2,3",
                    help="also read each window this many times and correct the molecule from its reads "
                         "(comma-separated; '' for none)")
-    p.add_argument("--iters", type=int, default=2, help="consensus rounds (--reads)")
+    p.add_argument("--iters", type=int, default=2, help="consensus rounds (--reads, --quality)")
+    p.add_argument("--no-quality", dest="quality", action="store_false",
+                   help="skip the table of single reads with base qualities")
     p.add_argument("--json", default=None, help="write the rows as JSON here")
     args = p.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",")]
@@ -334,12 +405,15 @@ def main(argv: list[str] | None = None) -> int:
         rows += run_domain(d.strip(), args)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
-    single = [r for r in rows if "reads" not in r]
+    single = [r for r in rows if "reads" not in r and "quality" not in r]
     multi = [r for r in rows if "reads" in r]
+    qual = [r for r in rows if "quality" in r]
     if single and (args.methods is None or args.methods - {"reads"}):
         print(markdown(single))
     if multi:
         print("\n" + markdown_reads(multi))
+    if qual:
+        print("\n" + markdown_quality(qual))
     return 0
 
 

@@ -345,3 +345,103 @@ def test_smiles_repair_reports_rdkit_validity(uniform_tiny, tmp_path):
     r = cli("correct", "-m", uniform_tiny["smiles"], "-i", bad, "-o", tmp_path / "bad_out.smi", "-q")
     assert r.returncode == 2 and "record 'weird'" in r.stderr and "position 3" in r.stderr
     assert not (tmp_path / "bad_out.smi").exists()
+
+
+# ---------------------------------------------------------------------- base qualities (FASTQ)
+def test_quality_evidence_is_the_product_of_per_base_channels():
+    from seqdiff.jobs.correct import error_to_phred, phred_to_error, reads_evidence
+    g = torch.Generator().manual_seed(3)
+    reads = torch.randint(0, 5, (3, 9), generator=g)  # letters 0-3, id 4 = no call
+    q = torch.randint(0, 45, (3, 9), generator=g)
+    e = phred_to_error(q)
+    ev = reads_evidence(reads.tolist(), e.tolist(), 9, 5, no_call=[4])
+    for i in range(9):
+        for a in range(4):
+            want = 0.0
+            for j in range(3):
+                v, ej = int(reads[j, i]), min(max(float(e[j, i]), 1e-6), 0.75)
+                if v != 4:
+                    want += math.log(1 - ej) if v == a else math.log(ej / 3)
+            assert float(ev[i, a]) == pytest.approx(want, abs=1e-12)
+    # one error probability everywhere = the rate-based channel on counts
+    same = reads_evidence(reads.tolist(), [[0.07] * 9] * 3, 9, 5, no_call=[4])
+    counts = read_counts(reads.tolist(), 9, 5, no_call=[4])[None, :, :4]
+    assert torch.allclose(same[:, :4], reads_log_likelihood(counts, torch.tensor([0.07]), 4)[0], atol=1e-12)
+    assert error_to_phred(phred_to_error(torch.arange(0, 61))).tolist() == list(range(61))
+    assert int(error_to_phred(torch.tensor([0.0]))[0]) == 60  # capped
+
+
+def test_one_doubtful_base_with_a_masked_model_is_the_exact_posterior():
+    """A read whose other bases are certain (Q 60) and one base doubtful (Q 3, e ≈ 0.5): with a masked
+    model the decision there is exactly argmax_a p0(y^{i←a}) q(y_i | a) (enumeration), confidence included."""
+    from seqdiff.jobs.correct import phred_to_error, reads_evidence
+    p0 = peaky(N ** L, 8)
+    proc = Absorbing(N + 1)
+    orc = make_oracle(proc, Linear(), length=L, p0=p0)
+    x0s = all_sequences(range(N), L)
+    i = 1
+    q = [60] * L
+    q[i] = 3
+    e = phred_to_error(q).tolist()
+    ev = torch.stack([reads_evidence([y.tolist()], [e], L, N) for y in x0s])
+    c, conf, _, _, _ = consensus_correct(orc, proc, Linear(), None, log_evidence=ev, iters=2)
+    ei = min(float(phred_to_error([3])[0]), (N - 1) / N)
+    changed = 0
+    for k, y in enumerate(x0s):
+        post = torch.zeros(N, dtype=torch.float64)
+        for a in range(N):
+            ya = y.clone()
+            ya[i] = a
+            post[a] = p0[int((ya * N ** torch.arange(L - 1, -1, -1)).sum())] * ((1 - ei) if a == y[i] else ei / (N - 1))
+        post = post / post.sum()
+        assert int(c[k, i]) == int(post.argmax()) and float(conf[k, i]) == pytest.approx(float(post.max()), abs=1e-6)
+        assert torch.equal(c[k, [0, 2]], y[[0, 2]])  # the certain bases stay
+        changed += int(c[k, i] != y[i])
+    assert changed > 0
+
+
+def test_equal_qualities_are_the_rate_channel():
+    from seqdiff.jobs.correct import phred_to_error, reads_evidence
+    sch = Geometric(1e-4, 20.0)
+    orc = make_oracle(Uniform(N), sch, length=L, p0=peaky(N ** L, 9))
+    x = all_sequences(range(N), L)
+    e = float(phred_to_error([10])[0])  # 0.1
+    ev = torch.stack([reads_evidence([y.tolist()], [[e] * L], L, N) for y in x])
+    a = consensus_correct(orc, orc.process, sch, None, log_evidence=ev, error_rate=e)
+    b = consensus_correct(orc, orc.process, sch, torch.nn.functional.one_hot(x, N).double(), error_rate=e)
+    assert torch.equal(a[0], b[0]) and torch.allclose(a[1], b[1], atol=1e-12) and (a[0] != x).any()
+
+
+def test_cli_fastq_uses_base_qualities(dna_uniform, tmp_path):
+    from Bio import SeqIO
+    from seqdiff.pretrained import resolve_model
+    from test_correct import cli
+    clean = "TTGACAATTAATCATCGGCTCGTATAATGTGTGGAATTGTGAGCGGATAACAATT"
+    q_hi = "I" * len(clean)  # Q 40
+    pair_a = clean[:20] + "C" + clean[21:]  # a wrong base called with Q 5 ...
+    q_a = q_hi[:20] + "&" + q_hi[21:]
+    inp = tmp_path / "reads.fq"
+    inp.write_text(f"@solid\n{clean}\n+\n{q_hi}\n@m/1\n{pair_a}\n+\n{q_a}\n@m/2\n{clean}\n+\n{q_hi}\n")
+    model = resolve_model("dna-uniform")
+    r = cli("correct", "-m", model, "-i", inp, "-o", tmp_path / "fixed.fq", "-q")
+    assert r.returncode == 0, r.stderr
+    recs = list(SeqIO.parse(tmp_path / "fixed.fq", "fastq"))
+    assert [x.id for x in recs] == ["solid", "m/1", "m/2"]
+    assert str(recs[0].seq) == clean and str(recs[2].seq) == clean  # Q 40 bases do not move
+    assert all(0 <= v <= 60 for x in recs for v in x.letter_annotations["phred_quality"])
+    table = pd.read_csv(tmp_path / "fixed.csv", keep_default_na=False, dtype=str)
+    assert set(table["method"]) == {"quality-oneshot"} and table["rate_estimated"][0] == "False"
+    # ... and with the other read of the molecule at Q 40, the Q 40 letter wins whatever the model thinks
+    r = cli("correct", "-m", model, "-i", inp, "-o", tmp_path / "mol.fq", "-q", "--group-by", r"^(m|solid)")
+    assert r.returncode == 0, r.stderr
+    recs = {x.id: x for x in SeqIO.parse(tmp_path / "mol.fq", "fastq")}
+    assert str(recs["m"].seq) == clean and recs["m"].letter_annotations["phred_quality"][20] >= 20
+    # qualities ignored: the rate-based channel, and the same records
+    r = cli("correct", "-m", model, "-i", inp, "-o", tmp_path / "plain.fq", "-q", "--ignore-quality", "-r", "0.01")
+    assert r.returncode == 0, r.stderr
+    assert set(pd.read_csv(tmp_path / "plain.csv", keep_default_na=False, dtype=str)["method"]) == {"oneshot"}
+    bad = tmp_path / "bad.fq"
+    bad.write_text(f"@ok\n{clean}\n+\n{q_hi}\n@short\nACGT\n+\nII\n")
+    r = cli("correct", "-m", model, "-i", bad, "-o", tmp_path / "bad_out.fq", "-q")
+    assert r.returncode == 2 and "bad.fq" in r.stderr and "record 2" in r.stderr, r.stderr
+    assert not (tmp_path / "bad_out.fq").exists()

@@ -366,6 +366,8 @@ def _iter_text(p: Path, source: str, mode: str, chunk_chars: int, keep_empty: bo
 
 # ------------------------------------------------------------- dispatch
 _FORMAT_BY_EXT = {
+    ".fastq": "fastq",
+    ".fq": "fastq",
     ".fa": "fasta",
     ".fasta": "fasta",
     ".fna": "fasta",
@@ -386,8 +388,50 @@ _FORMAT_BY_EXT = {
     ".text": "text",
 }
 
+def read_fastq_qualities(path: str | os.PathLike) -> list[tuple[str, str, list[int]]]:
+    """``(id, sequence, phred qualities)`` of every record of a FASTQ file (Sanger/Illumina 1.8+ encoding,
+    offset 33; optionally gzip-compressed), parsed with Biopython ``SeqIO``.
+
+    Raises:
+        DataError: empty file, a first line that is not an ``@`` header, or a malformed record
+            (naming the 1-based record number).
+    """
+    from Bio import SeqIO
+
+    p = _check_exists(path)
+    source = os.fspath(path)
+    first = _first_content_line(p)
+    if first is None:
+        raise DataError("empty FASTQ file (no records)", path=source)
+    lineno, line = first
+    if not line.startswith("@"):
+        raise DataError(f"not a FASTQ file: line {lineno} should start with an '@' header, got {_short(line)!r}",
+                        path=source)
+    out: list[tuple[str, str, list[int]]] = []
+    with open_text(p) as fh:
+        it = SeqIO.parse(fh, "fastq")
+        while True:
+            try:
+                rec = next(it)
+            except StopIteration:
+                break
+            except (ValueError, UnicodeDecodeError, EOFError) as e:
+                raise DataError(f"malformed FASTQ record: {e}", path=source, record=len(out) + 1) from e
+            out.append((rec.id, str(rec.seq), [int(q) for q in rec.letter_annotations["phred_quality"]]))
+    return out
+
+
+def read_fastq(path: str | os.PathLike) -> Iterator[Record]:
+    """The records of a FASTQ file as :class:`Record` (qualities dropped; see
+    :func:`read_fastq_qualities`)."""
+    source = os.fspath(path)
+    for i, (rid, seq, _) in enumerate(read_fastq_qualities(path)):
+        yield Record(rid, seq, source, i)
+
+
 _READERS: dict[str, Callable[..., Iterator[Record]]] = {
     "fasta": read_fasta,
+    "fastq": read_fastq,
     "genbank": read_genbank,
     "smiles": read_smiles,
     "text": read_text,
@@ -395,7 +439,7 @@ _READERS: dict[str, Callable[..., Iterator[Record]]] = {
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """Guess ``"fasta"``, ``"genbank"``, ``"smiles"`` or ``"text"`` from the
+    """Guess ``"fasta"``, ``"fastq"``, ``"genbank"``, ``"smiles"`` or ``"text"`` from the
     file extension (a trailing ``.gz`` is ignored); unknown extensions are
     treated as text."""
     suffixes = [s.lower() for s in Path(path).suffixes]

@@ -111,7 +111,8 @@ __all__ = [
     "estimate_time_em",
     "oneshot_decode", "reverse_from", "multistep_correct",
     "masked_marginals", "estimate_mask_rate", "mask_correct",
-    "read_counts", "reads_log_likelihood", "estimate_read_rate", "leave_one_out_log_prior", "consensus_correct", "group_reads",
+    "read_counts", "reads_log_likelihood", "reads_evidence", "phred_to_error", "error_to_phred",
+    "estimate_read_rate", "leave_one_out_log_prior", "consensus_correct", "group_reads",
     "correct_tokens", "correct", "parse_keep", "compact_confidences",
 ]
 
@@ -716,6 +717,40 @@ def read_counts(reads: Sequence[Sequence[int]], length: int, num_letters: int,
     return counts
 
 
+def phred_to_error(quality: Sequence[int] | Tensor) -> Tensor:
+    """Per-base error probability ``10^(-Q/10)`` of phred qualities (float64)."""
+    return torch.pow(10.0, -torch.as_tensor(quality, dtype=torch.float64) / 10.0)
+
+
+def error_to_phred(error: Tensor, cap: int = 60) -> Tensor:
+    """Phred quality ``round(-10 log10 e)`` (capped; ``e = 1 - confidence``) as int64."""
+    e = torch.as_tensor(error, dtype=torch.float64).clamp_min(10.0 ** (-cap / 10.0))
+    return torch.round(-10.0 * torch.log10(e)).clamp(0, cap).long()
+
+
+def reads_evidence(reads: Sequence[Sequence[int]], errors: Sequence[Sequence[float]], length: int,
+                   num_letters: int, no_call: Sequence[int] = ()) -> Tensor:
+    """``log Π_j q_ij(y_ij | a)`` per position and letter ``[length, num_letters]`` for reads with their own
+    per-base error probabilities (e.g. from FASTQ qualities, :func:`phred_to_error`): a read shows the
+    clean letter w.p. ``1 - e`` and each of the ``M - 1`` other callable letters w.p. ``e/(M - 1)``.
+    ``e`` is clipped to ``[1e-6, (M-1)/M]`` (``(M-1)/M``: the base says nothing). No-call ids and ids
+    ``≥ num_letters`` add nothing. With one ``e = r`` everywhere this is :func:`reads_log_likelihood`."""
+    skip = {int(v) for v in no_call}
+    M = num_letters - len([v for v in skip if v < num_letters])
+    ev = torch.zeros(length, num_letters, dtype=torch.float64)
+    for read, err in zip(reads, errors):
+        if len(err) != len(read):
+            raise ValueError(f"a read has {len(read)} letters and {len(err)} error probabilities")
+        ids = torch.as_tensor(list(read), dtype=torch.long)
+        e = torch.as_tensor(list(err), dtype=torch.float64).clamp(1e-6, (M - 1) / M)
+        use = (ids < num_letters) & ~torch.isin(ids, torch.tensor(sorted(skip) or [-1]))
+        pos, v, e = torch.arange(len(ids))[use], ids[use], e[use]
+        off = torch.log(e / (M - 1))
+        ev[pos] += off[:, None]
+        ev[pos, v] += torch.log1p(-e) - off
+    return ev
+
+
 def reads_log_likelihood(counts: Tensor, rate: Tensor, num_callable: int) -> Tensor:
     """``log Π_j q(y_j | a)`` per position and clean letter ``a`` for reads through a substitution channel
     of rate ``r`` (a read shows ``a`` w.p. ``1 - r``, each of the ``M - 1`` other callable letters w.p.
@@ -782,7 +817,8 @@ def leave_one_out_log_prior(denoiser, process: Process, schedule, x: Tensor, t: 
 
 
 @torch.no_grad()
-def consensus_correct(denoiser, process: Process, schedule, counts: Tensor, *, valid: Tensor | None = None,
+def consensus_correct(denoiser, process: Process, schedule, counts: Tensor | None, *,
+                      log_evidence: Tensor | None = None, valid: Tensor | None = None,
                       keep: Tensor | None = None, keep_tokens: Tensor | None = None,
                       error_rate: Tensor | float | None = None, no_call: Sequence[int] = (), iters: int = 2,
                       passes: int | None = None, pad_id: int | None = None,
@@ -812,17 +848,23 @@ def consensus_correct(denoiser, process: Process, schedule, counts: Tensor, *, v
     and refined by one EM step per
     iteration with the model's posterior. ``keep``: positions fixed to ``keep_tokens``.
 
+    ``log_evidence [B, L, N_data]`` replaces the counts' channel likelihood with per-observation error
+    probabilities (:func:`reads_evidence`, from base qualities); ``error_rate`` is then only reported
+    (give the mean error probability) and never estimated.
+
     Returns ``(corrected [B, L], confidence [B, L], vote [B, L], rate [B], t [B])``: ``vote`` is the
     reads-only majority (ties to the lower id), ``t`` the time the denoiser saw last (mask: 0).
     """
-    B, L, nd = counts.shape
+    if (counts is None) == (log_evidence is None):
+        raise ValueError("give counts or log_evidence")
+    B, L, nd = (counts if counts is not None else log_evidence).shape
     absorbing = isinstance(process, Absorbing)
     if not absorbing:
         _need_uniform(process)
     n_states = process.vocab_size
     if nd != (process.num_data_tokens if absorbing else n_states):
         raise ValueError(f"counts have {nd} letters; the model has {process.num_data_tokens} data tokens")
-    dev = counts.device
+    dev = (counts if counts is not None else log_evidence).device
     letters = _letters_mask(nd, nd, no_call, dev)
     M = int(letters.sum())
     if M < 2:
@@ -830,8 +872,13 @@ def consensus_correct(denoiser, process: Process, schedule, counts: Tensor, *, v
     val = torch.ones(B, L, dtype=torch.bool, device=dev) if valid is None else valid.to(dev).bool()
     hold = ~val if keep is None else (~val | keep.to(dev).bool())
     pad = int(pad_id) if pad_id is not None else n_states + 1
-    counts = torch.where(letters, counts.double(), torch.zeros_like(counts, dtype=torch.float64))
-    if error_rate is None:
+    if log_evidence is not None:
+        rate = torch.full((B,), math.nan, dtype=torch.float64) if error_rate is None else \
+            torch.as_tensor(error_rate, dtype=torch.float64).reshape(-1).expand(B).clone()
+        estimated = False
+        loglik = log_evidence.double().to(dev).masked_fill(~letters, NEG)
+        counts = torch.zeros_like(loglik)
+    elif error_rate is None:
         rate = estimate_read_rate(counts, M, letters=letters)
         estimated = True
     else:
@@ -839,7 +886,9 @@ def consensus_correct(denoiser, process: Process, schedule, counts: Tensor, *, v
         if bool(((rate <= 0) | (rate >= (M - 1) / M)).any()):
             raise ValueError(f"error rate must be in (0, {(M - 1) / M:.4g}), got {float(rate.reshape(-1)[0])}")
         estimated = False
-    loglik = reads_log_likelihood(counts, rate, M).masked_fill(~letters, NEG)
+    if log_evidence is None:
+        counts = torch.where(letters, counts.double(), torch.zeros_like(counts, dtype=torch.float64))
+        loglik = reads_log_likelihood(counts, rate, M).masked_fill(~letters, NEG)
     vote = loglik.argmax(-1)  # majority (uniform prior); no coverage → the first letter
     post = torch.softmax(loglik, -1)
     if keep_tokens is not None and keep is not None:
@@ -1057,6 +1106,7 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
             n_t: int = 32, rank: str = "posterior", threshold: float | None = None, infill: str = "greedy",
             passes: int | None = None, estimator: str = "em", include_mode: bool = True,
             nll_fn: NLLFn | None = None, group_by: str | Callable[[str], str] | None = None, iters: int = 2,
+            qualities: Sequence[Sequence[int]] | None = None,
             progress: Progress | None = None) -> list[Correction]:
     """Correct sequences with a model (strings) or a raw denoiser (token ids).
 
@@ -1074,6 +1124,11 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
     or ``mask``) into one :class:`Correction` per molecule, in order of first appearance; ``input`` is
     the reads' majority vote and ``positions`` where the result differs from it. A molecule with one
     read is corrected like any single sequence. ``keep`` is then one spec for every molecule.
+
+    ``qualities``: phred base qualities, one list per sequence (FASTQ). Each base then has its own error
+    probability ``10^(-Q/10)`` in the channel (:func:`reads_evidence`) and every sequence — read alone or
+    grouped — goes through :func:`consensus_correct`: a low-quality base is settled by the model's prior,
+    a high-quality one needs overwhelming evidence to change. ``error_rate`` is not used then.
     """
     from .generate import batch_generator
 
@@ -1129,11 +1184,23 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
         pad = process.vocab_size + 1
     if method == "auto":
         method = "mask" if isinstance(process, Absorbing) else "oneshot"
-    if group_by is not None:
+    errors = None
+    if qualities is not None:
+        if len(qualities) != len(seqs):
+            raise ValueError(f"got {len(qualities)} quality lists for {len(seqs)} sequences")
+        errors = []
+        for rid, q, e in zip(ids, qualities, encoded):
+            if len(q) != len(e):
+                raise ValueError(f"record {rid!r} has {len(e)} letters and {len(q)} base qualities")
+            if any(int(v) < 0 for v in q):
+                raise ValueError(f"record {rid!r}: negative base quality")
+            errors.append(phred_to_error([int(v) for v in q]).tolist())
+    if group_by is not None or errors is not None:
         return _correct_groups(
             model_or_denoiser if is_model else None, denoiser, process, schedule, tok, ids, seqs, encoded,
-            group_by=group_by, method=method, keep=keep, rates=rates, iters=iters, passes=passes, seed=seed,
-            batch_size=batch_size, estimator=estimator, device=device, pad=pad, progress=progress)
+            group_by=group_by if group_by is not None else (lambda rid: rid), errors=errors, method=method,
+            keep=keep, rates=rates, iters=iters, passes=passes, seed=seed, batch_size=batch_size,
+            estimator=estimator, device=device, pad=pad, progress=progress)
     # (an empty record has nothing to correct or keep; it passes through unchanged)
     keep_sets = [parse_keep(k, len(e), text=s if isinstance(s, str) else None, ids=e, tokenizer=tok, record=rid)
                  if len(e) else set() for k, e, s, rid in zip(keeps, encoded, seqs, ids)]
@@ -1204,6 +1271,13 @@ def group_reads(ids: Sequence[str], group_by: str | Callable[[str], str]) -> dic
     return groups
 
 
+def _mean_error(reads, errors, num_letters: int, no_call: Sequence[int]) -> float:
+    """Mean error probability over the callable observations of a molecule's reads (for reporting)."""
+    skip = {int(v) for v in no_call}
+    vals = [e for read, err in zip(reads, errors) for v, e in zip(read, err) if v < num_letters and v not in skip]
+    return float(sum(vals) / len(vals)) if vals else math.nan
+
+
 def _group_keep(spec: Any, length: int, tok, key: str) -> tuple[set[int], dict[int, int]]:
     """``keep`` for a molecule: positions, and the letters a mask string fixes them to."""
     pos = parse_keep(spec, length, tokenizer=tok, record=key)
@@ -1221,11 +1295,13 @@ def _group_keep(spec: Any, length: int, tok, key: str) -> tuple[set[int], dict[i
     return pos, letters
 
 
-def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded, *, group_by, method, keep,
-                    rates, iters, passes, seed, batch_size, estimator, device, pad, progress) -> list[Correction]:
+def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded, *, group_by, errors, method,
+                    keep, rates, iters, passes, seed, batch_size, estimator, device, pad,
+                    progress) -> list[Correction]:
     if method not in ("oneshot", "mask"):
-        raise ValueError(f"reads of one molecule (group_by) are combined by the consensus decoder; method "
-                         f"must be 'auto', 'oneshot' or 'mask', not {method!r}")
+        what = "reads of one molecule (group_by)" if errors is None else "sequences with base qualities"
+        raise ValueError(f"{what} are combined by the consensus decoder; method must be 'auto', 'oneshot' "
+                         f"or 'mask', not {method!r}")
     if method == "mask" and not isinstance(process, Absorbing):
         raise ValueError("method 'mask' needs an absorbing (masked) model")
     if method == "oneshot":
@@ -1248,7 +1324,7 @@ def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded,
             raise ValueError(f"molecule {key!r}: its reads were given different error rates")
         multi.append((key, idx))
     results: dict[str, Correction] = {}
-    singles = [(k, idx) for k, idx in multi if len(idx) == 1]
+    singles = [(k, idx) for k, idx in multi if len(idx) == 1] if errors is None else []
     if singles:  # one read: the single-sequence corrector
         obj = model if model is not None else denoiser
         single = correct(obj, [seqs[idx[0]] for _, idx in singles], ids=[k for k, _ in singles],
@@ -1258,14 +1334,22 @@ def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded,
                          method=method, keep=keep, seed=seed, batch_size=batch_size, passes=passes,
                          estimator=estimator)
         results.update({c.id: c for c in single})
-    groups_multi = [(k, idx) for k, idx in multi if len(idx) > 1]
+    groups_multi = [(k, idx) for k, idx in multi if len(idx) > 1 or errors is not None]
     done = len(singles)
     if progress is not None and singles:
         progress(done, len(multi))
     for start in range(0, len(groups_multi), batch_size):
         chunk = groups_multi[start:start + batch_size]
         width = max(len(encoded[idx[0]]) for _, idx in chunk)
-        counts = torch.stack([read_counts([encoded[i] for i in idx], width, nd, no_call) for _, idx in chunk])
+        if errors is None:
+            counts = torch.stack([read_counts([encoded[i] for i in idx], width, nd, no_call) for _, idx in chunk])
+            evidence, mean_err = None, None
+        else:
+            counts = None
+            evidence = torch.stack([reads_evidence([encoded[i] for i in idx], [errors[i] for i in idx], width, nd,
+                                                   no_call) for _, idx in chunk])
+            mean_err = torch.tensor([_mean_error([encoded[i] for i in idx], [errors[i] for i in idx], nd, no_call)
+                                     for _, idx in chunk], dtype=torch.float64)
         lengths = torch.tensor([len(encoded[idx[0]]) for _, idx in chunk])
         valid = torch.arange(width)[None, :] < lengths[:, None]
         kp = torch.zeros(len(chunk), width, dtype=torch.bool)
@@ -1275,25 +1359,32 @@ def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded,
                 pos, letters = _group_keep(keep, int(lengths[r]), tok, key)
                 if pos:
                     kp[r, sorted(pos)] = True
-                c_r = counts[r].argmax(-1)
+                c_r = (counts if counts is not None else evidence)[r].argmax(-1)
                 for p_ in pos:
                     kt[r, p_] = letters.get(p_, int(c_r[p_]))
         er = None if rates[chunk[0][1][0]] is None else \
             torch.tensor([float(rates[idx[0]]) for _, idx in chunk], dtype=torch.float64)
+        if evidence is not None:
+            er = mean_err
         c, conf, vote, rate, t = consensus_correct(
-            denoiser, process, schedule, counts.to(device), valid=valid.to(device), keep=kp.to(device),
+            denoiser, process, schedule, counts.to(device) if counts is not None else None,
+            log_evidence=evidence.to(device) if evidence is not None else None,
+            valid=valid.to(device), keep=kp.to(device),
             keep_tokens=kt.to(device), error_rate=er, no_call=no_call, iters=iters, passes=passes, pad_id=pad,
             batch_size=batch_size)
         c, conf, vote = c.cpu(), conf.cpu(), vote.cpu()
         for r, (key, idx) in enumerate(chunk):
             n_i = int(lengths[r])
             row, vrow = c[r, :n_i].tolist(), vote[r, :n_i].tolist()
+            single = len(idx) == 1  # a read alone: compared with itself, not with a vote
+            base = encoded[idx[0]] if single else vrow
             results[key] = Correction(
-                id=key, input=tok.decode(vrow) if tok is not None else vrow,
+                id=key, input=seqs[idx[0]] if single else (tok.decode(vrow) if tok is not None else vrow),
                 corrected=tok.decode(row) if tok is not None else row,
-                positions=[i for i in range(n_i) if row[i] != vrow[i]],
+                positions=[i for i in range(n_i) if row[i] != base[i]],
                 confidences=[float(v) for v in conf[r, :n_i]], t=float(t[r]), error_rate=float(rate[r]),
-                method=f"consensus-{method}", estimated=er is None, reads=len(idx))
+                method=("quality-" if errors is not None else "consensus-") + method, estimated=er is None,
+                reads=len(idx))
         done += len(chunk)
         if progress is not None:
             progress(done, len(multi))

@@ -27,15 +27,16 @@ def input_format(path: str | Path) -> str:
     from ..data import detect_format
 
     fmt = detect_format(path)
-    if fmt == "fasta":
-        return "fasta"
+    if fmt in ("fasta", "fastq"):
+        return fmt
     name = Path(path).name.lower().removesuffix(".gz")
     return "smi" if fmt == "smiles" and name.endswith((".smi", ".smiles")) else "txt"
 
 
 def read_inputs(path: str | Path) -> tuple[list[str], list[str], str]:
     """``(ids, sequences, format)`` of an input file. Text: one sequence per line (ids ``line N``; empty
-    lines are kept, and pass through unchanged); FASTA: the record ids; ``.smi``: ``SMILES<TAB>id``."""
+    lines are kept, and pass through unchanged); FASTA and FASTQ: the record ids; ``.smi``:
+    ``SMILES<TAB>id``."""
     from ..data import read_records
     from ..domains import read_smi_samples
 
@@ -47,8 +48,8 @@ def read_inputs(path: str | Path) -> tuple[list[str], list[str], str]:
         if not seqs:
             raise ValueError(f"{path}: no SMILES records")
         return ids, seqs, fmt
-    if fmt == "fasta":
-        recs = list(read_records(path, "fasta"))
+    if fmt in ("fasta", "fastq"):
+        recs = list(read_records(path, fmt))
     else:
         recs = list(read_records(path, "text", mode="lines", keep_empty=True))
         recs = [r._replace(seq=r.seq.rstrip("\r")) for r in recs]
@@ -56,10 +57,16 @@ def read_inputs(path: str | Path) -> tuple[list[str], list[str], str]:
 
 
 def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str | Path | None = None,
-                progress: bool = True, **kwargs: Any) -> dict[str, Any]:
+                progress: bool = True, use_quality: bool = True, **kwargs: Any) -> dict[str, Any]:
     """Correct every record of ``input_path`` (see :func:`seqdiff.jobs.correct.correct` for ``kwargs``)
-    and write the sequences (same format as the input) and the CSV atomically; returns a summary."""
-    from .correct import compact_confidences, correct
+    and write the sequences (same format as the input) and the CSV atomically; returns a summary.
+
+    FASTQ: the base qualities enter the channel (``use_quality``; otherwise the rate-based channel), and
+    the output FASTQ's qualities are the corrector's confidences, ``-10 log10(1 - confidence)``."""
+    import torch
+
+    from ..data import read_fastq_qualities
+    from .correct import compact_confidences, correct, error_to_phred
     from .generate import _tqdm, _writing
 
     out = Path(out)
@@ -67,6 +74,9 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
         raise ValueError(f"--out {out} is the corrected-sequence file; give it the input's format "
                          f"(the CSV goes beside it, or to --csv)")
     ids, seqs, fmt = read_inputs(input_path)
+    if fmt == "fastq" and use_quality:
+        kwargs["qualities"] = [q for _, _, q in read_fastq_qualities(input_path)]
+        kwargs.pop("error_rate", None)
     t0 = time.perf_counter()
     with _tqdm(len(seqs), "correcting", progress) as bar:
         def tick(i, n):
@@ -83,6 +93,9 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
                      "confidences": compact_confidences(c.confidences), "changed_confidences": conf_changed,
                      "t": round(c.t, 6), "error_rate": round(c.error_rate, 6),
                      "rate_estimated": c.estimated, "method": c.method, "reads": c.reads})
+        if fmt == "fastq":
+            rows[-1]["quality"] = "".join(chr(33 + int(q)) for q in
+                                          error_to_phred(1.0 - torch.tensor(c.confidences, dtype=torch.float64)))
     columns = list(CSV_COLUMNS)
     if getattr(model, "domain", None) == "smiles":  # SMILES repair: does RDKit parse it, before and after
         from ..tokenizers.smiles import is_valid_smiles
@@ -103,7 +116,8 @@ def _correct_args(p: argparse.ArgumentParser) -> None:
     from .cli import _common
     _common(p)
     p.add_argument("--input", "-i", required=True,
-                   help="sequences to correct: text lines (.txt), FASTA (.fa, .fasta, ...; .gz ok), SMILES (.smi)")
+                   help="sequences to correct: text lines (.txt), FASTA (.fa, .fasta, ...), FASTQ (.fastq, .fq; "
+                        "base qualities are used), SMILES (.smi); .gz ok")
     p.add_argument("--out", "-o", required=True,
                    help="corrected sequences, in the input's format; a CSV goes beside it (same name, .csv)")
     p.add_argument("--csv", default=None, help="CSV path (default: --out with .csv)")
@@ -133,7 +147,9 @@ def _correct_args(p: argparse.ArgumentParser) -> None:
                    help="reads of one molecule: records whose ids give the same key (the regex's first group, or "
                         "its match; e.g. '^(\\S+)/\\d+$' or 'umi=(\\w+)') are aligned reads of one molecule and "
                         "are combined into one corrected sequence (their letters' likelihood times the model's prior)")
-    p.add_argument("--iters", type=int, default=2, help="--group-by: consensus rounds (network passes)")
+    p.add_argument("--iters", type=int, default=2, help="--group-by, FASTQ: consensus rounds (network passes)")
+    p.add_argument("--ignore-quality", action="store_true",
+                   help="FASTQ: ignore the base qualities (use --error-rate or the estimated rate instead)")
 
 
 @command("correct", "fix substitution errors (typos, miscalled bases) with a diffusion model", _correct_args)
@@ -148,7 +164,7 @@ def _correct(args: argparse.Namespace) -> int:
                     num_candidates=args.candidates, steps=args.steps, seed=args.seed, batch_size=args.batch_size,
                     n_t=args.n_t, rank=args.rank, threshold=args.threshold, infill=args.infill,
                     passes=args.mask_passes, estimator=args.estimator, include_mode=not args.draws_only,
-                    group_by=args.group_by, iters=args.iters)
+                    group_by=args.group_by, iters=args.iters, use_quality=not args.ignore_quality)
     what = f"{s['num']} molecules from {s['reads']} reads" if args.group_by else f"{s['num']} sequences"
     valid = f"; RDKit parses {s['valid_before']} before, {s['valid_after']} after" if "valid_after" in s else ""
     print(f"corrected {what} ({s['changed_tokens']} tokens changed, {s['method']}{valid}): "

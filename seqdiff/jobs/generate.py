@@ -63,9 +63,15 @@ def per_sample_metrics(domain: str, seq: str) -> dict[str, Any]:
     return {}
 
 
-def format_record(fmt: str, sid: str, seq: str, description: str = "") -> str:
-    """One record as it appears in a ``fmt`` file: FASTA (``>id description``, wrapped at 80),
-    ``SMILES<TAB>id``, a JSON line, or a text line (which may not contain a newline)."""
+def format_record(fmt: str, sid: str, seq: str, description: str = "", quality: str | None = None) -> str:
+    """One record as it appears in a ``fmt`` file: FASTA (``>id description``, wrapped at 80), FASTQ
+    (``quality``: the phred+33 string, one character per letter), ``SMILES<TAB>id``, a JSON line, or a
+    text line (which may not contain a newline)."""
+    if fmt == "fastq":
+        if quality is None or len(quality) != len(seq):
+            raise ValueError(f"record {sid!r}: a FASTQ record needs one quality character per letter")
+        head = f"@{sid} {description}" if description else f"@{sid}"
+        return f"{head}\n{seq}\n+\n{quality}\n"
     if fmt == "fasta":
         head = f">{sid} {description}" if description else f">{sid}"
         return head + "\n" + "".join(seq[i:i + 80] + "\n" for i in range(0, max(len(seq), 1), 80))
@@ -106,7 +112,7 @@ class OutputWriter:
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         for r in rows:
-            self._seq.write(format_record(self.fmt, r["id"], r["sequence"]))
+            self._seq.write(format_record(self.fmt, r["id"], r["sequence"], quality=r.get("quality")))
             self._csv.writerow(r)
             self.count += 1
         self._seq.flush()
