@@ -230,13 +230,8 @@ def run_quality(domain: str, clean: list[str], model, masked, args) -> list[dict
         if masked is not None:
             methods["quality_mask"] = lambda: correct(masked, reads, qualities=quals, iters=args.iters,
                                                       passes=args.mask_passes or 16, **kw)
-        for name, fn in methods.items():
-            t0 = time.perf_counter()
-            res = fn()
-            row[name] = error_rate([r.corrected for r in res], clean)
-            row[f"{name}_s"] = round(time.perf_counter() - t0, 1)
-            print(f"[bench_correct] {domain} qualities r={rate:g} {name}: {row['input']:.4f} -> {row[name]:.4f} "
-                  f"({row[f'{name}_s']} s)", file=sys.stderr)
+        for _ in timed(row, methods, clean, f"{domain} qualities r={rate:g}"):
+            pass
         rows.append(row)
     return rows
 
@@ -278,6 +273,18 @@ def headroom(masked, clean: list[str], rates: list[float], domain: str, args) ->
     return out
 
 
+def timed(row: dict[str, Any], methods: dict[str, Any], clean: list[str], label: str, vote: bool = False):
+    """Run each method, record its error rate and seconds in ``row``, report, and yield ``(name, result)``."""
+    for name, fn in methods.items():
+        t0 = time.perf_counter()
+        res = fn()
+        row[name] = error_rate([r.corrected for r in res], clean)
+        row[f"{name}_s"] = round(time.perf_counter() - t0, 1)
+        base = f"read {row['input']:.4f}, vote {row['vote']:.4f}" if vote else f"{row['input']:.4f}"
+        print(f"[bench_correct] {label} {name}: {base} -> {row[name]:.4f} ({row[f'{name}_s']} s)", file=sys.stderr)
+        yield name, res
+
+
 def majority(reads: list[str], rng: np.random.Generator) -> str:
     """Per-position majority letter of aligned reads; ties broken uniformly at random (seeded)."""
     out = []
@@ -311,15 +318,9 @@ def run_reads(domain: str, k: int, clean: list[str], model, masked, args) -> lis
         if masked is not None:
             methods["consensus_mask"] = lambda: correct(masked, reads, error_rate=rate,
                                                         passes=args.mask_passes or 16, **kw)
-        for name, fn in methods.items():
-            t0 = time.perf_counter()
-            res = fn()
-            row[name] = error_rate([r.corrected for r in res], clean)
-            row[f"{name}_s"] = round(time.perf_counter() - t0, 1)
+        for name, res in timed(row, methods, clean, f"{domain} {k} reads r={rate:g}", vote=True):
             if name == "consensus_est":
                 row[f"{name}_rate"] = float(np.mean([r.error_rate for r in res]))
-            print(f"[bench_correct] {domain} {k} reads r={rate:g} {name}: read {row['input']:.4f}, vote "
-                  f"{row['vote']:.4f} -> {row[name]:.4f} ({row[f'{name}_s']} s)", file=sys.stderr)
         rows.append(row)
     return rows
 

@@ -422,3 +422,22 @@ def test_rc_augment_seeded_and_correct() -> None:
     assert (row[n:] == tok.pad_id).all()
     with pytest.raises(ValueError, match="DNA tokenizer"):
         PaddedDataset.from_records(read_fasta(FIX / "proteins.fasta"), ProteinTokenizer(), 64, rc_augment=True)
+
+
+def test_fastq_records_qualities_and_errors(tmp_path):
+    from seqdiff.data import DataError, detect_format, read_fastq, read_fastq_qualities, read_records
+    p = tmp_path / "reads.fq.gz"
+    with gzip.open(p, "wt") as fh:
+        fh.write("@r1 lane 1\nACGTN\n+\nII#5!\n@r2\nGG\n+\n++\n")
+    assert detect_format(p) == "fastq" and detect_format("x.fastq") == "fastq"
+    assert read_fastq_qualities(p) == [("r1", "ACGTN", [40, 40, 2, 20, 0]), ("r2", "GG", [10, 10])]
+    assert [(r.id, r.seq, r.index) for r in read_records(p)] == [("r1", "ACGTN", 0), ("r2", "GG", 1)]
+    assert [r.seq for r in read_fastq(p)] == ["ACGTN", "GG"]
+    bad = tmp_path / "bad.fastq"
+    bad.write_text("@r1\nACGT\n+\nIIII\n@r2\nACGT\n+\nII\n")
+    with pytest.raises(DataError, match=r"bad.fastq.*record 2.*malformed FASTQ"):
+        read_fastq_qualities(bad)
+    notfq = tmp_path / "x.fq"
+    notfq.write_text(">r1\nACGT\n")
+    with pytest.raises(DataError, match="not a FASTQ file: line 1"):
+        read_fastq_qualities(notfq)

@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -112,8 +112,6 @@ def read_fasta(path: str | os.PathLike) -> Iterator[Record]:
 
 
 def _iter_fasta(p: Path, source: str) -> Iterator[Record]:
-    from Bio import SeqIO
-
     first = _first_content_line(p)
     if first is None:
         raise DataError("empty FASTA file (no records)", path=source)
@@ -123,19 +121,30 @@ def _iter_fasta(p: Path, source: str) -> Iterator[Record]:
             f"not a FASTA file: line {lineno} should start with a '>' header, got {_short(line)!r}", path=source
         )
     count = 0
+    for rec in _seqio_records(p, source, "fasta"):
+        yield Record(rec.id, str(rec.seq), source, count)
+        count += 1
+    if count == 0:  # pragma: no cover - guarded by the header check
+        raise DataError("no FASTA records", path=source)
+
+
+def _seqio_records(p: Path, source: str, fmt: str) -> Iterator[Any]:
+    """Biopython ``SeqIO`` records of ``fmt``; a parse error becomes a :class:`DataError` naming the file
+    and the 1-based number of the record it stopped at."""
+    from Bio import SeqIO
+
+    count = 0
     with open_text(p) as fh:
-        it = SeqIO.parse(fh, "fasta")
+        it = SeqIO.parse(fh, fmt)
         while True:
             try:
                 rec = next(it)
             except StopIteration:
-                break
+                return
             except (ValueError, UnicodeDecodeError, EOFError) as e:
-                raise DataError(f"malformed FASTA record: {e}", path=source, record=count + 1) from e
-            yield Record(rec.id, str(rec.seq), source, count)
+                raise DataError(f"malformed {fmt.upper()} record: {e}", path=source, record=count + 1) from e
             count += 1
-    if count == 0:  # pragma: no cover - guarded by the header check
-        raise DataError("no FASTA records", path=source)
+            yield rec
 
 
 # -------------------------------------------------------------- GenBank
@@ -396,8 +405,6 @@ def read_fastq_qualities(path: str | os.PathLike) -> list[tuple[str, str, list[i
         DataError: empty file, a first line that is not an ``@`` header, or a malformed record
             (naming the 1-based record number).
     """
-    from Bio import SeqIO
-
     p = _check_exists(path)
     source = os.fspath(path)
     first = _first_content_line(p)
@@ -407,18 +414,8 @@ def read_fastq_qualities(path: str | os.PathLike) -> list[tuple[str, str, list[i
     if not line.startswith("@"):
         raise DataError(f"not a FASTQ file: line {lineno} should start with an '@' header, got {_short(line)!r}",
                         path=source)
-    out: list[tuple[str, str, list[int]]] = []
-    with open_text(p) as fh:
-        it = SeqIO.parse(fh, "fastq")
-        while True:
-            try:
-                rec = next(it)
-            except StopIteration:
-                break
-            except (ValueError, UnicodeDecodeError, EOFError) as e:
-                raise DataError(f"malformed FASTQ record: {e}", path=source, record=len(out) + 1) from e
-            out.append((rec.id, str(rec.seq), [int(q) for q in rec.letter_annotations["phred_quality"]]))
-    return out
+    return [(rec.id, str(rec.seq), [int(q) for q in rec.letter_annotations["phred_quality"]])
+            for rec in _seqio_records(p, source, "fastq")]
 
 
 def read_fastq(path: str | os.PathLike) -> Iterator[Record]:
