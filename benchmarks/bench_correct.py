@@ -28,6 +28,12 @@ Single reads with base qualities (``--no-quality`` skips it): a share of the bas
 substituted with its own probability; the one-shot decoder that ignores the qualities (r known) against
 the quality-aware decoder (``correct(..., qualities=...)``, what FASTQ input does).
 
+AR baseline (``--ar-num`` windows, default 16, evenly spread): the causal transformer of the same size
+trained with the same recipe (``seqdiff train -c configs/correct/<domain>.yaml model.arch=ar
+out_dir=runs/correct-<domain>-ar``; skipped when absent) corrects with exact per-position posteriors
+``p(x^{i←a}) q(x_i | a)`` — ``L·N`` sequence evaluations per window, hence the subset — next to the
+uniform model's one-shot on the same windows.
+
 The uniform-process models are the shipped ``text-uniform`` / ``dna-uniform`` (multinomial diffusion,
 recipes ``configs/correct/{text,dna}.yaml``, trained here when the file is missing), or pass
 ``--text-model/--dna-model``.
@@ -133,6 +139,11 @@ def run_domain(domain: str, args) -> list[dict[str, Any]]:
     clean = held_out_windows(domain, length, args.num)
     print(f"[bench_correct] {domain}: {model.describe()}; {len(clean)} windows of {length}"
           + (f"; masked model {masked.describe()}" if masked else "; no masked model"), file=sys.stderr)
+    ar_path = getattr(args, f"{domain}_ar") or ROOT / "runs" / f"correct-{domain}-ar" / "model.pt"
+    ar = load_model(ar_path) if args.ar_num and Path(ar_path).is_file() else None
+    if ar is not None:
+        print(f"[bench_correct] {domain}: AR baseline {ar.describe()} on {args.ar_num} of the windows",
+              file=sys.stderr)
     rows = []
     fixable = headroom(masked, clean, args.rates, domain, args) if masked is not None else {}
     for j, rate in enumerate(args.rates):
@@ -184,6 +195,8 @@ def run_domain(domain: str, args) -> list[dict[str, Any]]:
                 row[f"{name}_rate"] = float(np.mean([r.error_rate for r in res]))
             print(f"[bench_correct] {domain} r={rate:g} {name}: {row['input']:.4f} -> {row[name]:.4f} "
                   f"({row[f'{name}_s']} s)", file=sys.stderr)
+        if ar is not None:
+            run_ar(row, domain, rate, clean, noisy, model, ar, args)
         rows.append(row)
     for k in args.reads:
         rows += run_reads(domain, k, clean, model, masked, args)
@@ -246,6 +259,34 @@ def markdown_quality(rows: list[dict[str, Any]]) -> str:
         cells = [f"{100 * r[k]:.2f} %" if k in r else "—" for k, _ in cols]
         lines.append(f"| {r['domain']} | {100 * r['rate']:g} % | {r['n_chars']} | {100 * r['input']:.2f} % | "
                      + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_ar(row: dict[str, Any], domain: str, rate: float, clean: list[str], noisy: list[str], model, ar,
+           args) -> None:
+    """The AR baseline (exact per-position posteriors, ``L·N`` sequence evaluations each) on an evenly
+    spread subset of the windows, with the uniform model's one-shot on the same subset for comparison."""
+    sub = sorted(set(np.linspace(0, len(clean) - 1, min(args.ar_num, len(clean))).astype(int).tolist()))
+    c_sub, n_sub = [clean[i] for i in sub], [noisy[i] for i in sub]
+    row["ar_chars"] = sum(map(len, c_sub))
+    row["ar_input"] = error_rate(n_sub, c_sub)
+    one = correct(model, n_sub, error_rate=rate, method="oneshot", seed=args.seed, batch_size=args.batch_size)
+    row["ar_subset_oneshot"] = error_rate([r.corrected for r in one], c_sub)
+    t0 = time.perf_counter()
+    res = correct(ar, n_sub, error_rate=rate, seed=args.seed, batch_size=256)
+    row["ar"] = error_rate([r.corrected for r in res], c_sub)
+    row["ar_s"] = round(time.perf_counter() - t0, 1)
+    print(f"[bench_correct] {domain} r={rate:g} AR baseline on {len(sub)} windows: {row['ar_input']:.4f} -> "
+          f"{row['ar']:.4f} (uniform one-shot on them: {row['ar_subset_oneshot']:.4f}; {row['ar_s']} s)",
+          file=sys.stderr)
+
+
+def markdown_ar(rows: list[dict[str, Any]]) -> str:
+    lines = ["| domain | r | chars | input error | one-shot, uniform model | AR baseline (exact posteriors) | AR seconds |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['domain']} | {100 * r['rate']:g} % | {r['ar_chars']} | {100 * r['ar_input']:.2f} % | "
+                     f"{100 * r['ar_subset_oneshot']:.2f} % | {100 * r['ar']:.2f} % | {r['ar_s']} |")
     return "\n".join(lines)
 
 
@@ -377,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dna-model", default=None)
     p.add_argument("--masked-text", default=None, help="masked model for the mask mode (default: shipped)")
     p.add_argument("--masked-dna", default=None)
+    p.add_argument("--text-ar", default=None, help="AR baseline (default: runs/correct-text-ar/model.pt if present)")
+    p.add_argument("--dna-ar", default=None, help="AR baseline (default: runs/correct-dna-ar/model.pt if present)")
+    p.add_argument("--ar-num", type=int, default=16,
+                   help="windows the AR baseline corrects (an evenly spread subset; 0: none)")
     p.add_argument("--no-mask", action="store_true", help="skip the masked-model mode")
     p.add_argument("--methods", default=None,
                    help="subset: oneshot_known,oneshot_em,oneshot_pll,multistep_known,mask_known ('reads' alone: only the "
@@ -411,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     qual = [r for r in rows if "quality" in r]
     if single and (args.methods is None or args.methods - {"reads"}):
         print(markdown(single))
+    with_ar = [r for r in single if "ar" in r]
+    if with_ar:
+        print("\n" + markdown_ar(with_ar))
     if multi:
         print("\n" + markdown_reads(multi))
     if qual:

@@ -445,3 +445,73 @@ def test_cli_fastq_uses_base_qualities(dna_uniform, tmp_path):
     r = cli("correct", "-m", model, "-i", bad, "-o", tmp_path / "bad_out.fq", "-q")
     assert r.returncode == 2 and "bad.fq" in r.stderr and "record 2" in r.stderr, r.stderr
     assert not (tmp_path / "bad_out.fq").exists()
+
+
+# ------------------------------------------------------------------------------ the AR baseline
+class ExplicitAR:
+    """An "autoregressive model" whose joint is an explicit p0 (log_likelihood looks it up)."""
+
+    def __init__(self, p0, n):
+        self.p0, self.n = p0, n
+        self.config = type("C", (), {"n_out": n})()
+
+    def log_likelihood(self, x, pad_mask=None):
+        w = self.n ** torch.arange(x.shape[-1] - 1, -1, -1)
+        return torch.log(self.p0[(x * w).sum(-1)])
+
+
+def test_ar_substitutions_and_the_ar_decision_are_exact():
+    from seqdiff.jobs.correct import ar_substitution_log_likelihoods
+    p0 = peaky(N ** L, 10)
+    ar = ExplicitAR(p0, N)
+    x = all_sequences(range(N), L)
+    idx = lambda s: int((s * N ** torch.arange(L - 1, -1, -1)).sum())  # noqa: E731
+    got = ar_substitution_log_likelihoods(ar, x, batch_size=5)
+    for k, y in enumerate(x):
+        for i in range(L):
+            for a in range(N):
+                ya = y.clone()
+                ya[i] = a
+                assert float(got[k, i, a]) == pytest.approx(math.log(p0[idx(ya)] / p0[idx(y)]), abs=1e-9)
+    # one read, rate r: per position argmax_a p0(y^{i←a}) q(y_i | a), the posterior with the rest as read
+    r = 0.2
+    c, conf, _, _, _ = consensus_correct(ar, None, None, torch.nn.functional.one_hot(x, N).double(),
+                                         error_rate=r, iters=1)
+    q = torch.tensor([[1 - r if a == b else r / (N - 1) for a in range(N)] for b in range(N)], dtype=torch.float64)
+    want = torch.softmax(got + torch.log(q[x]), -1)
+    assert torch.equal(c, want.argmax(-1)) and torch.allclose(conf, want.max(-1).values, atol=1e-9)
+    assert (c != x).any()
+
+
+@pytest.fixture(scope="module")
+def tiny_text_ar(tmp_path_factory):
+    from pathlib import Path
+
+    from seqdiff.training.config import load_config
+    from seqdiff.training.train import train
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path_factory.mktemp("correct-tiny-ar")
+    cfg = load_config(root / "configs" / "tiny" / "text.yaml",
+                      [f"out_dir={run}", "model.arch=ar", "sampling.log_samples=0", "trainer.max_steps=20",
+                       "trainer.progress_bar=false", "data.seq_len=16"])
+    return Path(train(cfg, quiet=True)["model"])
+
+
+def test_ar_baseline_corrects_through_the_api_and_the_cli(tiny_text_ar, tmp_path):
+    from seqdiff.model import load_model
+    from test_correct import cli
+    model = load_model(tiny_text_ar)
+    seqs = ["the cat sat", "on the mqt"]
+    res = correct(model, seqs, error_rate=0.1, keep="0-2")
+    assert [r.method for r in res] == ["ar", "ar"] and [len(r.corrected) for r in res] == [11, 10]
+    assert all(r.corrected[:3] == s[:3] for r, s in zip(res, seqs))
+    est = correct(model, seqs)
+    assert all(r.estimated and 0 < r.error_rate < 0.75 for r in est)
+    with pytest.raises(ValueError, match="method 'ar'"):
+        correct(model, seqs, method="oneshot")
+    inp = tmp_path / "typos.txt"
+    inp.write_text("\n".join(seqs) + "\n")
+    r = cli("correct", "-m", tiny_text_ar, "-i", inp, "-o", tmp_path / "fixed.txt", "-q", "-r", "0.05")
+    assert r.returncode == 0, r.stderr
+    table = pd.read_csv(tmp_path / "fixed.csv", keep_default_na=False, dtype=str)
+    assert set(table["method"]) == {"ar"} and list(table["input"]) == seqs

@@ -85,6 +85,17 @@ per-position posterior mode under the same channel, so a false alarm keeps its o
 ``infill="ancestral"`` uses the masked ancestral sampler. Confidences are the infilled tokens'
 probabilities (and ``m_i`` elsewhere); ``t`` reports the masked fraction.
 
+Reads of one molecule, base qualities, the AR baseline: ``consensus_correct``
+------------------------------------------------------------------------------
+Per position the decision is the posterior mode of ``p(x0_i = a | c_{-i}) · Π_j q_ij(y_ij | a)``: the
+channel likelihood of everything observed at ``i`` (several reads, :func:`read_counts`, or reads with
+per-base error probabilities from their qualities, :func:`reads_evidence`) times the model's
+leave-one-out prior given the current consensus ``c`` (:func:`leave_one_out_log_prior`: eq. (1) at the
+consensus' own noise level for uniform models, the masked marginal for masked models, and for the AR
+baseline ``p(x^{i←a})`` from ``L·N`` sequence evaluations — exact, and slow). Rounds replace ``c`` by
+the decision. The rate, when not given, is estimated by EM: from the reads' disagreements, or for a
+single read from the prior (the maximum-likelihood mixing weight of the channel).
+
 ``keep`` positions are never changed by any method; a denoiser that conditions on fixed positions
 (``accepts_fixed``, e.g. the exact oracle) receives them as known clean tokens.
 """
@@ -116,7 +127,7 @@ __all__ = [
     "correct_tokens", "correct", "parse_keep", "compact_confidences",
 ]
 
-METHODS = ("auto", "oneshot", "multistep", "mask")
+METHODS = ("auto", "oneshot", "multistep", "mask", "ar")
 Progress = Callable[[int, int], None]
 #: ``nll_fn(candidates [B, K, L]) -> nats [B, K]``: a likelihood bound used to rank candidates
 NLLFn = Callable[[Tensor], Tensor]
@@ -794,6 +805,37 @@ def estimate_read_rate(counts: Tensor, num_callable: int, *, letters: Tensor | N
 
 
 @torch.no_grad()
+def ar_substitution_log_likelihoods(ar, x: Tensor, *, valid: Tensor | None = None, positions: Tensor | None = None,
+                                    batch_size: int = 64) -> Tensor:
+    """``log p(x^{i←a}) - log p(x)`` under an autoregressive model for every requested position ``i`` and
+    letter ``a`` (float64 ``[B, L, N]``, N = ``ar.config.n_out``; unrequested positions 0): normalised over
+    ``a`` this is the AR joint's exact conditional ``p(x_i = a | x_{-i})``. Each substitution is a full
+    sequence evaluation (``L·N`` per sequence), so this is the costly way to a leave-one-out prior."""
+    n = ar.config.n_out
+    B, L = x.shape
+    val = _valid(x, valid, n)
+    want = val if positions is None else positions.to(x.device).bool() & val
+    out = torch.zeros(B, L, n, dtype=torch.float64)
+    for b in range(B):
+        length = int(val[b].sum())
+        pos = want[b, :length].nonzero()[:, 0]
+        if length == 0 or len(pos) == 0:
+            continue
+        base = x[b, :length]
+        ref = float(ar.log_likelihood(base[None]).double()[0])
+        rows_p = pos.repeat_interleave(n)
+        rows_a = torch.arange(n, device=x.device).repeat(len(pos))
+        lls = []
+        for s0 in range(0, len(rows_p), batch_size):
+            rp, ra = rows_p[s0:s0 + batch_size], rows_a[s0:s0 + batch_size]
+            var = base.expand(len(rp), length).clone()
+            var[torch.arange(len(rp), device=x.device), rp] = ra
+            lls.append(ar.log_likelihood(var).double().cpu())
+        out[b, pos.cpu()] = (torch.cat(lls) - ref).view(len(pos), n)
+    return out
+
+
+@torch.no_grad()
 def leave_one_out_log_prior(denoiser, process: Process, schedule, x: Tensor, t: Tensor | None = None, *,
                             valid: Tensor | None = None, hold: Tensor | None = None, passes: int | None = None,
                             batch_size: int = 64) -> Tensor:
@@ -803,7 +845,13 @@ def leave_one_out_log_prior(denoiser, process: Process, schedule, x: Tensor, t: 
     ``p(x0_i = a | x_{-i}) ∝ p(x0_i = a | x, t) / q_t(x_i | a)`` — one network pass. Absorbing process
     (``t`` unused): the masked marginal ``p(x_i = a | x_{-i})`` (:func:`masked_marginals`; ``passes``).
     ``hold`` positions (fixed) are passed to the denoiser as known and left at 0 in the output.
+    ``process=None``: ``denoiser`` is an autoregressive model (``log_likelihood(x)``) and the prior is
+    ``p(x^{i←a})`` (:func:`ar_substitution_log_likelihoods`; ``L·N`` sequence evaluations).
     """
+    if process is None:
+        val = _valid(x, valid, denoiser.config.n_out)
+        free = val if hold is None else val & ~hold.to(x.device).bool()
+        return ar_substitution_log_likelihoods(denoiser, x, valid=val, positions=free, batch_size=batch_size)
     if isinstance(process, Absorbing):
         val = _valid(x, valid, process.mask_id)
         free = val if hold is None else val & ~hold.to(x.device).bool()
@@ -858,12 +906,14 @@ def consensus_correct(denoiser, process: Process, schedule, counts: Tensor | Non
     if (counts is None) == (log_evidence is None):
         raise ValueError("give counts or log_evidence")
     B, L, nd = (counts if counts is not None else log_evidence).shape
-    absorbing = isinstance(process, Absorbing)
+    autoregressive = process is None  # denoiser: an AR model (log_likelihood)
+    absorbing = autoregressive or isinstance(process, Absorbing)  # no time: the context is taken as clean
     if not absorbing:
         _need_uniform(process)
-    n_states = process.vocab_size
-    if nd != (process.num_data_tokens if absorbing else n_states):
-        raise ValueError(f"counts have {nd} letters; the model has {process.num_data_tokens} data tokens")
+    n_states = denoiser.config.n_out if autoregressive else process.vocab_size
+    n_model = n_states if autoregressive or not isinstance(process, Absorbing) else process.num_data_tokens
+    if nd != n_model:
+        raise ValueError(f"counts have {nd} letters; the model has {n_model} data tokens")
     dev = (counts if counts is not None else log_evidence).device
     letters = _letters_mask(nd, nd, no_call, dev)
     M = int(letters.sum())
@@ -906,12 +956,19 @@ def consensus_correct(denoiser, process: Process, schedule, counts: Tensor | Non
         prior = leave_one_out_log_prior(denoiser, process, schedule, c, None if absorbing else t_used, valid=val,
                                         hold=hold, passes=passes, batch_size=batch_size)[..., :nd].to(dev)
         prior = torch.log_softmax(prior.masked_fill(~letters, NEG), -1)
-        if estimated:  # one EM step on the rate with the model's posterior
-            post_r = torch.softmax(prior + reads_log_likelihood(counts, rate, M).masked_fill(~letters, NEG), -1)
+        if estimated:  # EM on the rate with the model's posterior (prior fixed in this round)
             use = (val & ~hold)[..., None]
-            num = torch.where(use, post_r * (nobs - counts), torch.zeros_like(post_r)).sum((-1, -2))
             den = torch.where(use, nobs, torch.zeros_like(nobs)).sum((-1, -2)).clamp_min(1.0)
-            rate = torch.where(den > 1.0, num / den, rate).clamp(1e-6, 0.98 * (M - 1) / M)
+            # molecules read more than once start from their reads' disagreements and take one step;
+            # single reads have only the prior to go on and iterate to the maximum-likelihood rate
+            single = torch.where(use[..., 0], nobs[..., 0], torch.zeros_like(nobs[..., 0])).amax(-1) <= 1
+            for step in range(50):
+                post_r = torch.softmax(prior + reads_log_likelihood(counts, rate, M).masked_fill(~letters, NEG), -1)
+                num = torch.where(use, post_r * (nobs - counts), torch.zeros_like(post_r)).sum((-1, -2))
+                move = den > 1.0 if step == 0 else (den > 1.0) & single
+                rate = torch.where(move, num / den, rate).clamp(1e-6, 0.98 * (M - 1) / M)
+                if not bool(single.any()):
+                    break
             loglik = reads_log_likelihood(counts, rate, M).masked_fill(~letters, NEG)
         post = torch.softmax(prior + loglik, -1)
         best = post.argmax(-1)
@@ -1148,9 +1205,10 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
         raise ValueError("give an error rate for every sequence or for none")
     if is_model:
         model = model_or_denoiser
-        if model.is_ar:
-            raise ValueError("the AR baseline cannot correct sequences; use a diffusion model")
-        denoiser, process, schedule = model.denoiser, model.process, model.schedule
+        if model.is_ar:  # the AR baseline: exact conditionals from L·N sequence evaluations
+            denoiser, process, schedule = model.network, None, None
+        else:
+            denoiser, process, schedule = model.denoiser, model.process, model.schedule
         tok = model.tokenizer
         device = model.device
         encoded = []
@@ -1183,7 +1241,9 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
                     raise ValueError(f"record {rid!r} position {i}: token id {v} is not a data token")
         pad = process.vocab_size + 1
     if method == "auto":
-        method = "mask" if isinstance(process, Absorbing) else "oneshot"
+        method = "ar" if process is None else ("mask" if isinstance(process, Absorbing) else "oneshot")
+    if (method == "ar") != (process is None):
+        raise ValueError("method 'ar' is for the AR baseline, and the AR baseline corrects with method 'ar'")
     errors = None
     if qualities is not None:
         if len(qualities) != len(seqs):
@@ -1195,7 +1255,7 @@ def correct(model_or_denoiser, sequences, *, ids: Sequence[str] | None = None, p
             if any(int(v) < 0 for v in q):
                 raise ValueError(f"record {rid!r}: negative base quality")
             errors.append(phred_to_error([int(v) for v in q]).tolist())
-    if group_by is not None or errors is not None:
+    if group_by is not None or errors is not None or method == "ar":
         return _correct_groups(
             model_or_denoiser if is_model else None, denoiser, process, schedule, tok, ids, seqs, encoded,
             group_by=group_by if group_by is not None else (lambda rid: rid), errors=errors, method=method,
@@ -1298,10 +1358,10 @@ def _group_keep(spec: Any, length: int, tok, key: str) -> tuple[set[int], dict[i
 def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded, *, group_by, errors, method,
                     keep, rates, iters, passes, seed, batch_size, estimator, device, pad,
                     progress) -> list[Correction]:
-    if method not in ("oneshot", "mask"):
+    if method not in ("oneshot", "mask", "ar"):
         what = "reads of one molecule (group_by)" if errors is None else "sequences with base qualities"
-        raise ValueError(f"{what} are combined by the consensus decoder; method must be 'auto', 'oneshot' "
-                         f"or 'mask', not {method!r}")
+        raise ValueError(f"{what} are combined by the consensus decoder; method must be 'auto', 'oneshot', "
+                         f"'mask' or 'ar', not {method!r}")
     if method == "mask" and not isinstance(process, Absorbing):
         raise ValueError("method 'mask' needs an absorbing (masked) model")
     if method == "oneshot":
@@ -1309,7 +1369,8 @@ def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded,
     if isinstance(keep, (list, tuple)) and keep and not all(isinstance(k, int) for k in keep):
         raise ValueError("with group_by, keep is one spec for every molecule")
     groups = group_reads(ids, group_by)
-    nd = process.num_data_tokens if isinstance(process, Absorbing) else process.vocab_size
+    nd = denoiser.config.n_out if process is None else \
+        process.num_data_tokens if isinstance(process, Absorbing) else process.vocab_size
     no_call = tok.no_call_ids if tok is not None else []
     multi = []
     for key, idx in groups.items():
@@ -1324,7 +1385,8 @@ def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded,
             raise ValueError(f"molecule {key!r}: its reads were given different error rates")
         multi.append((key, idx))
     results: dict[str, Correction] = {}
-    singles = [(k, idx) for k, idx in multi if len(idx) == 1] if errors is None else []
+    # one read: the single-sequence corrector (the AR baseline has only this decoder)
+    singles = [(k, idx) for k, idx in multi if len(idx) == 1] if errors is None and process is not None else []
     if singles:  # one read: the single-sequence corrector
         obj = model if model is not None else denoiser
         single = correct(obj, [seqs[idx[0]] for _, idx in singles], ids=[k for k, _ in singles],
@@ -1334,7 +1396,7 @@ def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded,
                          method=method, keep=keep, seed=seed, batch_size=batch_size, passes=passes,
                          estimator=estimator)
         results.update({c.id: c for c in single})
-    groups_multi = [(k, idx) for k, idx in multi if len(idx) > 1 or errors is not None]
+    groups_multi = [(k, idx) for k, idx in multi if len(idx) > 1 or errors is not None or process is None]
     done = len(singles)
     if progress is not None and singles:
         progress(done, len(multi))
@@ -1383,7 +1445,8 @@ def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded,
                 corrected=tok.decode(row) if tok is not None else row,
                 positions=[i for i in range(n_i) if row[i] != base[i]],
                 confidences=[float(v) for v in conf[r, :n_i]], t=float(t[r]), error_rate=float(rate[r]),
-                method=("quality-" if errors is not None else "consensus-") + method, estimated=er is None,
+                method=("quality-" if errors is not None else "consensus-" if not single else "") + method,
+                estimated=er is None,
                 reads=len(idx))
         done += len(chunk)
         if progress is not None:

@@ -126,8 +126,9 @@ def _correct_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--estimator", default="em", choices=["em", "pll"],
                    help="how the rate is estimated when not given: EM on the marginal likelihood (default) or the "
                         "pseudo-likelihood grid")
-    p.add_argument("--method", default="auto", choices=["auto", "oneshot", "multistep", "mask"],
-                   help="auto = oneshot for uniform-noise models, mask for masked models")
+    p.add_argument("--method", default="auto", choices=["auto", "oneshot", "multistep", "mask", "ar"],
+                   help="auto = oneshot for uniform-noise models, mask for masked models, ar for the AR baseline "
+                        "(exact per-position posteriors from L·N sequence evaluations: slow)")
     p.add_argument("--keep", default=None,
                    help="positions never changed, for every record: 0-based list '0-5,12', or a mask as long as "
                         "each sequence ('?', '.', '_' = may change; other letters = keep, e.g. 'TTGACA????')")
