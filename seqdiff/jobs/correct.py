@@ -771,10 +771,9 @@ def reads_log_likelihood(counts: Tensor, rate: Tensor, num_callable: int) -> Ten
     return counts * torch.log1p(-r) + (n - counts) * torch.log(r / (num_callable - 1))
 
 
-def _letters_mask(num_states: int, num_letters: int, no_call: Sequence[int], device) -> Tensor:
-    """``[num_states]`` bool: the states a clean letter can take (data letters that are not no-call)."""
-    ok = torch.zeros(num_states, dtype=torch.bool, device=device)
-    ok[:num_letters] = True
+def _letters_mask(num_letters: int, no_call: Sequence[int], device) -> Tensor:
+    """``[num_letters]`` bool: the letters a clean position can take (those that are not no-call)."""
+    ok = torch.ones(num_letters, dtype=torch.bool, device=device)
     for v in no_call:
         ok[int(v)] = False
     return ok
@@ -788,7 +787,7 @@ def estimate_read_rate(counts: Tensor, num_callable: int, *, letters: Tensor | N
     when not given); M-step: ``r = Σ_i Σ_a P(a) (n_i - n_ia) / Σ_i n_i``, the expected fraction of
     observations that differ from the clean letter. A molecule read once has no disagreement to go on
     (with a flat prior its likelihood does not depend on ``r``, and the estimate stays at its start, 5 %);
-    :func:`correct` sends such molecules to the single-sequence estimators.
+    :func:`consensus_correct` then estimates it under the model's prior instead.
     """
     B, L, N = counts.shape
     n_obs = counts.sum((-1, -2)).clamp_min(1.0)
@@ -893,8 +892,9 @@ def consensus_correct(denoiser, process: Process, schedule, counts: Tensor | Non
     alphabet has no no-call letter: DNA's ``N`` is a fifth state of the model's channel, while reads
     substitute among four bases). Positions no read covers get the model's prior alone (an infill).
     Without ``error_rate`` the rate is estimated from the reads' disagreements (:func:`estimate_read_rate`)
-    and refined by one EM step per
-    iteration with the model's posterior. ``keep``: positions fixed to ``keep_tokens``.
+    and refined by one EM step per round with the model's posterior; a molecule read once has no
+    disagreements, and its rate is EM's maximum-likelihood mixing weight under the model's prior (50
+    steps per round). ``keep``: positions fixed to ``keep_tokens``.
 
     ``log_evidence [B, L, N_data]`` replaces the counts' channel likelihood with per-observation error
     probabilities (:func:`reads_evidence`, from base qualities); ``error_rate`` is then only reported
@@ -915,7 +915,7 @@ def consensus_correct(denoiser, process: Process, schedule, counts: Tensor | Non
     if nd != n_model:
         raise ValueError(f"counts have {nd} letters; the model has {n_model} data tokens")
     dev = (counts if counts is not None else log_evidence).device
-    letters = _letters_mask(nd, nd, no_call, dev)
+    letters = _letters_mask(nd, no_call, dev)
     M = int(letters.sum())
     if M < 2:
         raise ValueError("correction needs at least two callable letters")
@@ -946,22 +946,22 @@ def consensus_correct(denoiser, process: Process, schedule, counts: Tensor | Non
     c = torch.where(val, vote, torch.full_like(vote, pad))
     t_used = torch.zeros(B, dtype=torch.float64)
     nobs = counts.sum(-1, keepdim=True)
+    use = (val & ~hold)[..., None]
+    free_n = use[..., 0].sum(-1).clamp_min(1).double()
+    den = torch.where(use, nobs, torch.zeros_like(nobs)).sum((-1, -2)).clamp_min(1.0)
+    # molecules read more than once start from their reads' disagreements and take one EM step per round;
+    # single reads have only the prior to go on and iterate to the maximum-likelihood rate
+    single = torch.where(use[..., 0], nobs[..., 0], torch.zeros_like(nobs[..., 0])).amax(-1) <= 1
     for _ in range(max(int(iters), 1)):
         conf_c = post.max(-1).values
-        free_n = (val & ~hold).sum(-1).clamp_min(1).double()
         if not absorbing:
-            r_c = (torch.where(val & ~hold, 1.0 - conf_c, torch.zeros_like(conf_c)).sum(-1) / free_n)
+            r_c = (torch.where(use[..., 0], 1.0 - conf_c, torch.zeros_like(conf_c)).sum(-1) / free_n)
             r_c = r_c.clamp(1e-4, 0.9 * (n_states - 1) / n_states).cpu()
             t_used = snap_time(schedule, time_for_error_rate(schedule, r_c, n_states))
         prior = leave_one_out_log_prior(denoiser, process, schedule, c, None if absorbing else t_used, valid=val,
                                         hold=hold, passes=passes, batch_size=batch_size)[..., :nd].to(dev)
         prior = torch.log_softmax(prior.masked_fill(~letters, NEG), -1)
         if estimated:  # EM on the rate with the model's posterior (prior fixed in this round)
-            use = (val & ~hold)[..., None]
-            den = torch.where(use, nobs, torch.zeros_like(nobs)).sum((-1, -2)).clamp_min(1.0)
-            # molecules read more than once start from their reads' disagreements and take one step;
-            # single reads have only the prior to go on and iterate to the maximum-likelihood rate
-            single = torch.where(use[..., 0], nobs[..., 0], torch.zeros_like(nobs[..., 0])).amax(-1) <= 1
             for step in range(50):
                 post_r = torch.softmax(prior + reads_log_likelihood(counts, rate, M).masked_fill(~letters, NEG), -1)
                 num = torch.where(use, post_r * (nobs - counts), torch.zeros_like(post_r)).sum((-1, -2))
@@ -1061,6 +1061,16 @@ _POSITIONS = re.compile(r"\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*")
 _FREE = set("?._")
 
 
+def _mask_letter(ch: str, i: int, tokenizer, where: str) -> int | None:
+    """The token id a keep-mask character stands for (``None`` if it is not a single token)."""
+    try:
+        want = tokenizer.encode(ch)
+    except ValueError:
+        raise ValueError(f"{where}keep mask position {i}: {ch!r} is not a letter of the model's "
+                         f"alphabet (use ?, . or _ for positions that may change, * to keep)") from None
+    return int(want[0]) if len(want) == 1 else None
+
+
 def parse_keep(spec: Any, length: int, *, text: str | None = None, ids: Sequence[int] | None = None,
                tokenizer=None, record: str | None = None) -> set[int]:
     """Positions (0-based) that must not change, from one of:
@@ -1096,12 +1106,8 @@ def parse_keep(spec: Any, length: int, *, text: str | None = None, ids: Sequence
             if ch in _FREE:
                 continue
             if ch != "*" and ids is not None and tokenizer is not None:
-                try:
-                    want = tokenizer.encode(ch)
-                except ValueError:
-                    raise ValueError(f"{where}keep mask position {i}: {ch!r} is not a letter of the model's "
-                                     f"alphabet (use ?, . or _ for positions that may change, * to keep)") from None
-                if len(want) != 1 or int(want[0]) != int(ids[i]):
+                want = _mask_letter(ch, i, tokenizer, where)
+                if want is None or want != int(ids[i]):
                     have = text[i] if text is not None and i < len(text) else "another letter"
                     raise ValueError(f"{where}keep mask position {i} says {ch!r} but the sequence has {have!r}")
             out.add(i)
@@ -1346,12 +1352,9 @@ def _group_keep(spec: Any, length: int, tok, key: str) -> tuple[set[int], dict[i
         for i, ch in enumerate(spec):
             if ch in _FREE or ch == "*":
                 continue
-            try:
-                ids = tok.encode(ch) if tok is not None else [int(ch)]
-            except ValueError:
-                raise ValueError(f"record {key!r}: keep mask position {i}: {ch!r} is not a letter of the "
-                                 f"model's alphabet") from None
-            letters[i] = int(ids[0])
+            letter = _mask_letter(ch, i, tok, f"record {key!r}: ") if tok is not None else int(ch)
+            if letter is not None:
+                letters[i] = letter
     return pos, letters
 
 
@@ -1385,9 +1388,9 @@ def _correct_groups(model, denoiser, process, schedule, tok, ids, seqs, encoded,
             raise ValueError(f"molecule {key!r}: its reads were given different error rates")
         multi.append((key, idx))
     results: dict[str, Correction] = {}
-    # one read: the single-sequence corrector (the AR baseline has only this decoder)
+    # one read: the single-sequence corrector (the AR baseline and qualities have only the consensus decoder)
     singles = [(k, idx) for k, idx in multi if len(idx) == 1] if errors is None and process is not None else []
-    if singles:  # one read: the single-sequence corrector
+    if singles:
         obj = model if model is not None else denoiser
         single = correct(obj, [seqs[idx[0]] for _, idx in singles], ids=[k for k, _ in singles],
                          process=None if model is not None else process,

@@ -37,7 +37,13 @@ def read_inputs(path: str | Path) -> tuple[list[str], list[str], str]:
     """``(ids, sequences, format)`` of an input file. Text: one sequence per line (ids ``line N``; empty
     lines are kept, and pass through unchanged); FASTA and FASTQ: the record ids; ``.smi``:
     ``SMILES<TAB>id``."""
-    from ..data import read_records
+    ids, seqs, fmt, _ = _read_inputs(path)
+    return ids, seqs, fmt
+
+
+def _read_inputs(path: str | Path) -> tuple[list[str], list[str], str, list[list[int]] | None]:
+    """:func:`read_inputs` plus the phred qualities of a FASTQ file (``None`` for other formats)."""
+    from ..data import read_fastq_qualities, read_records
     from ..domains import read_smi_samples
 
     fmt = input_format(path)
@@ -47,13 +53,16 @@ def read_inputs(path: str | Path) -> tuple[list[str], list[str], str]:
         ids, seqs = read_smi_samples(path)
         if not seqs:
             raise ValueError(f"{path}: no SMILES records")
-        return ids, seqs, fmt
-    if fmt in ("fasta", "fastq"):
+        return ids, seqs, fmt, None
+    if fmt == "fastq":
+        recs = read_fastq_qualities(path)
+        return [r[0] for r in recs], [r[1] for r in recs], fmt, [r[2] for r in recs]
+    if fmt == "fasta":
         recs = list(read_records(path, fmt))
     else:
         recs = list(read_records(path, "text", mode="lines", keep_empty=True))
         recs = [r._replace(seq=r.seq.rstrip("\r")) for r in recs]
-    return [r.id for r in recs], [r.seq for r in recs], fmt
+    return [r.id for r in recs], [r.seq for r in recs], fmt, None
 
 
 def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str | Path | None = None,
@@ -65,7 +74,6 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
     the output FASTQ's qualities are the corrector's confidences, ``-10 log10(1 - confidence)``."""
     import torch
 
-    from ..data import read_fastq_qualities
     from .correct import compact_confidences, correct, error_to_phred
     from .generate import _tqdm, _writing
 
@@ -73,9 +81,9 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
     if out.suffix.lower() == ".csv":
         raise ValueError(f"--out {out} is the corrected-sequence file; give it the input's format "
                          f"(the CSV goes beside it, or to --csv)")
-    ids, seqs, fmt = read_inputs(input_path)
-    if fmt == "fastq" and use_quality:
-        kwargs["qualities"] = [q for _, _, q in read_fastq_qualities(input_path)]
+    ids, seqs, fmt, qualities = _read_inputs(input_path)
+    if qualities is not None and use_quality:
+        kwargs["qualities"] = qualities
         kwargs.pop("error_rate", None)
     t0 = time.perf_counter()
     with _tqdm(len(seqs), "correcting", progress) as bar:
