@@ -338,7 +338,8 @@ class GenerationJob:
 
 
 def generate_candidates(model, template, num: int, *, sampler: str | None = None, steps: int | None = None,
-                        seed: int = 0, n_t: int = 8, batch_size: int = 64, grid: str | None = None,
+                        seed: int = 0, n_t: int = 8, batch_size: int = 64,
+                        sampler_options: dict | None = None,
                         report: Callable[[float, str], None] | None = None):
     """Infill ``num`` candidates, scored by the ELBO bound, in generation order.
 
@@ -354,10 +355,56 @@ def generate_candidates(model, template, num: int, *, sampler: str | None = None
     if report is not None:
         report(0.0, "starting")
     cands = infill(model, template, num, sampler=sampler, steps=steps, seed=seed, n_t=n_t, batch_size=batch_size,
-                   grid=grid, score=True, step_progress=on_step)
+                   sampler_options=sampler_options, score=True, step_progress=on_step)
     if report is not None:
         report(1.0, "done")
     return cands
+
+
+def usable_samplers(model) -> list[str]:
+    """The samplers that can run this model (masked-only ones need the absorbing process)."""
+    from seqdiff.diffusion import SAMPLERS, Absorbing
+    from seqdiff.diffusion.samplers import MASKED_ONLY
+    masked = isinstance(model.process, Absorbing)
+    names = []
+    for name in SAMPLERS:
+        if name == "multinomial" and model.cfg.diffusion.loss != "multinomial":
+            continue
+        if name != "multinomial" and model.cfg.diffusion.loss == "multinomial":
+            continue
+        if name in MASKED_ONLY and not masked:
+            continue
+        names.append(name)
+    return names
+
+
+def sampler_option_widgets(container, sampler: str, model, key: str) -> dict:
+    """One widget per option of ``sampler`` (from its declaration), preset to the model's recorded
+    settings when it is the model's own sampler; options left at "off" are not returned."""
+    from seqdiff.diffusion import SAMPLERS
+    preset = model.default_sampler_options if sampler == model.default_sampler else {}
+    values = {}
+    opts = {k: o for k, o in SAMPLERS[sampler].options().items() if k not in ("cache", "final")}
+    cols = container.columns(max(len(opts), 1))
+    for col, (name, opt) in zip(cols, opts.items()):
+        label = name.replace("_", " ").capitalize()
+        value = preset.get(name, opt.default)
+        wkey = f"opt_{name}_{sampler}_{key}"
+        if opt.choices:
+            values[name] = col.selectbox(label, list(opt.choices), index=list(opt.choices).index(value),
+                                         key=wkey, help=opt.help)
+        elif opt.type is float:
+            off = opt.default is None
+            v = col.number_input(label, min_value=0.0, value=float(value or 0.0), step=0.05, key=wkey,
+                                 help=opt.help + (" (0 = off)" if off else ""))
+            values[name] = None if off and v == 0 else float(v)
+        elif opt.type is int:
+            v = col.number_input(label, min_value=0, value=int(value or 0), step=1, key=wkey,
+                                 help=opt.help + " (0 = off)")
+            values[name] = None if v == 0 else int(v)
+        elif opt.type is bool:
+            values[name] = col.checkbox(label, value=bool(value), key=wkey, help=opt.help)
+    return {k: v for k, v in values.items() if v is not None}
 
 
 # ================================================================ results

@@ -178,7 +178,8 @@ def start_job(domain, model, model_label, tmpl, settings) -> None:
     def work(job: C.GenerationJob):
         cands = C.generate_candidates(model, tmpl, settings["num"], sampler=settings["sampler"],
                                       steps=settings["steps"], seed=settings["seed"], n_t=settings["n_t"],
-                                      batch_size=settings["batch_size"], grid=settings["grid"],
+                                      batch_size=settings["batch_size"],
+                                      sampler_options=settings["sampler_options"],
                                       report=job.report)
         df = C.candidates_frame(cands, domain)
         extra = {}
@@ -254,23 +255,24 @@ def design_tab(domain, model, model_label):
     with st.expander("Mark a region of a pasted sequence as fixed"):
         mark_region_helper(domain, model)
 
-    from seqdiff.diffusion import SAMPLERS
-    samplers = sorted(SAMPLERS)
+    samplers = C.usable_samplers(model)
     default_sampler = model.default_sampler if model.default_sampler in samplers else samplers[0]
     c1, c2, c3, c4 = st.columns(4)
     num = int(c1.number_input("Candidates", 1, 2048, 16, key=f"num_{domain}"))
     sampler = c2.selectbox("Sampler", samplers, index=samplers.index(default_sampler), key=f"sampler_{domain}",
-                           help="ancestral: masked (MD4/MDLM) models; tweedie/euler: SEDD-style; "
-                                "multinomial: uniform-noise models.")
+                           help="confidence: reveal the most confident positions first (masked models; "
+                                "biased towards the modes, best validity); ancestral: random order (exact "
+                                "in the limit); remdm: ancestral with remasking; tweedie/euler: SEDD-style; "
+                                "multinomial: uniform-noise models. The model's own is preselected.")
     steps = int(c3.number_input("Steps", 1, 10000, int(model.cfg.sampling.steps or 128), key=f"steps_{domain}",
                                 help="Sampler steps (network evaluations per batch)."))
     seed = int(c4.number_input("Seed", 0, 2**31 - 1, 0, key=f"seed_{domain}", help="Same seed, same candidates."))
     with st.expander("Advanced"):
-        a1, a2, a3 = st.columns(3)
+        a1, a2 = st.columns(2)
         batch_size = int(a1.number_input("Batch size", 1, 1024, 64, key=f"batch_{domain}"))
         n_t = int(a2.number_input("ELBO time points", 2, 256, 8, key=f"nt_{domain}",
                                   help="Monte-Carlo points of the likelihood bound used to rank candidates."))
-        grid = a3.selectbox("Time grid", ["uniform", "cosine"], key=f"grid_{domain}")
+        sampler_options = C.sampler_option_widgets(st, sampler, model, domain)
 
     job = ss.get("job")
     running = job is not None and job.running
@@ -278,7 +280,7 @@ def design_tab(domain, model, model_label):
                  help="Another generation is running" if running else None):
         start_job(domain, model, model_label, tmpl,
                   {"num": num, "sampler": sampler, "steps": steps, "seed": seed, "batch_size": batch_size,
-                   "n_t": n_t, "grid": grid})
+                   "n_t": n_t, "sampler_options": sampler_options})
         st.rerun()
     progress_panel()
     status = ss["run_status"].get(domain)

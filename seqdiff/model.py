@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .diffusion import (Absorbing, DiffusionLoss, ELBOResult, GenMD4Loss, Sampler, build_loss, build_process,
                         build_sampler, build_schedule, elbo)
+from .diffusion.samplers import MASKED_ONLY
 from .models import ARConfig, ARTransformer, DiT, DiTConfig
 from .models.denoiser import DiffusionDenoiser
 from .tokenizers import Tokenizer, tokenizer_from_dict
@@ -152,14 +153,24 @@ class SeqDiffModel(nn.Module):
                     batch_size=batch_size)
 
     # -- sampling -------------------------------------------------------------------------------
+    @property
+    def default_sampler_options(self) -> dict:
+        """The options recorded with the model for its default sampler (``sampling.options``)."""
+        return dict(self.cfg.sampling.options or {}) if self.cfg.sampling.sampler != "auto" else {}
+
     def build_sampler(self, name: str | None = None, steps: int | None = None, **kwargs) -> Sampler:
+        """A sampler by name (default: the model's own, with its recorded options under any option
+        given here). Options a sampler does not take are an error; ``None`` means the default."""
+        default = name is None or name == self.default_sampler
         name = name or self.default_sampler
         if self.is_ar or name == "ar":
             raise ValueError("the AR baseline samples left to right; it has no diffusion sampler")
-        steps = steps or self.cfg.sampling.steps
-        if name == "multinomial":
-            kwargs.pop("grid", None)
-        return build_sampler(name, self.process, self.schedule, steps=steps, **kwargs)
+        if name in MASKED_ONLY and not isinstance(self.process, Absorbing):
+            raise ValueError(f"sampler {name!r} needs a masked (absorbing) model; this one is {self.process.name}")
+        steps = steps if steps is not None else self.cfg.sampling.steps
+        options = {**(self.default_sampler_options if default else {}),
+                   **{k: v for k, v in kwargs.items() if v is not None}}
+        return build_sampler(name, self.process, self.schedule, steps=steps, **options)
 
     def sample_lengths(self, num: int, generator: torch.Generator | None = None) -> Tensor:
         """Lengths drawn from the training length distribution (fixed ``max_len`` for windows)."""

@@ -10,7 +10,8 @@ from .oracle import (ExactOracle, all_sequences, exact_negative_elbo, exact_samp
                      random_distribution, total_variation)
 from .processes import (NEG, PROCESSES, Absorbing, NoiseLevel, Process, Uniform, build_process,
                         sample_categorical)
-from .samplers import (SAMPLERS, EulerSampler, MaskedAncestralSampler, MultinomialSampler, Sampler,
+from .samplers import (CONFIDENCES, SAMPLERS, ConfidenceSampler, EulerSampler, MaskedAncestralSampler,
+                       MultinomialSampler, Option, RemaskingSampler, Sampler, temper_log_probs,
                        TweedieSampler, build_sampler, sample, time_grid)
 from .schedules import (SCHEDULES, Cosine, DiscreteSchedule, Geometric, Linear, LogLinear,
                         PerTokenPolynomial, Polynomial, Schedule, build_schedule)
@@ -23,6 +24,7 @@ __all__ = [
     "DiffusionLoss", "ScoreEntropyLoss", "MaskedDiffusionLoss", "GenMD4Loss", "MultinomialLoss",
     "build_loss", "LOSSES",
     "Sampler", "EulerSampler", "TweedieSampler", "MaskedAncestralSampler", "MultinomialSampler",
+    "RemaskingSampler", "ConfidenceSampler", "Option", "temper_log_probs", "CONFIDENCES",
     "build_sampler", "sample", "time_grid", "SAMPLERS",
     "elbo", "ELBOResult", "bits_per_token", "t_grid",
     "ExactOracle", "exact_negative_elbo", "exact_sampler_distribution", "all_sequences",

@@ -5,8 +5,17 @@
 * draws categoricals in float64 with the given ``torch.Generator`` (same seed, same samples),
 * honours fixed positions: ``fixed [B, L]`` (bool) positions hold ``x_fixed`` from the prior draw to
   the end and are never changed — the basis of infilling,
-* is written as :meth:`Sampler.step_probs` (per-token transition probabilities of one reverse step)
-  plus a shared loop, so tests can push exact distributions through the very same step code.
+* takes tempered draws: ``temperature``, ``top_k`` and ``top_p`` (nucleus) reshape the per-token
+  clean-data distribution ``p(x_0^i | x_t)`` before it enters the step (defaults: no change),
+* declares its options (:attr:`Sampler.OPTIONS`), so the CLI, the app and config validation are
+  built from one place.
+
+The per-token samplers are written as :meth:`Sampler.step_probs` (per-token transition
+probabilities of one reverse step) plus a shared loop, so tests can push exact distributions through
+the very same step code. For the absorbing process the loop takes an equivalent sparse route
+(:meth:`Sampler.move_probs`): it first draws *which* masked positions leave the mask over the step
+and then draws tokens only there — the same law (tested against ``step_probs``), without float64
+work over the whole ``[B, L, N]`` tensor.
 
 Samplers (``SAMPLERS``):
 
@@ -15,6 +24,12 @@ Samplers (``SAMPLERS``):
 ``tweedie``      Tweedie τ-leaping (SEDD Thm 4.2): the exact per-token reverse marginal over the step.
 ``ancestral``    MD4/MDLM masked ancestral sampling with caching of the denoiser output when no token
                  changed (time-independent denoisers), uniform or cosine time grid.
+``remdm``        ReMDM (Wang et al. 2025): masked ancestral sampling in which revealed tokens are
+                 re-masked with probability ``σ_t`` (``cap``, ``rescale`` or a ``loop`` phase at fixed
+                 noise), so late steps can correct early mistakes; ``eta = 0`` is ``ancestral``.
+``confidence``   confidence-ordered parallel decoding (MaskGIT; LLaDA's low-confidence remasking;
+                 Fast-dLLM's threshold): each step draws a token at every masked position and keeps the
+                 ``k`` most confident, re-masking the rest. Biased by design (it prefers the modes).
 ``multinomial``  multinomial diffusion ancestral sampling over the ``T`` discrete steps (or a stride).
 
 Euler and Tweedie end with the denoising step to ``t = 0`` (a Tweedie step to zero noise), so
@@ -26,13 +41,13 @@ when the denoiser conditions on them: a denoiser with ``accepts_fixed = True`` r
 from __future__ import annotations
 
 import math
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .processes import Absorbing, NoiseLevel, Process, Uniform, _onehot, _upcast, sample_categorical
+from .processes import NEG, Absorbing, NoiseLevel, Process, Uniform, _onehot, _rand, _upcast, sample_categorical
 from .schedules import DiscreteSchedule
 
 __all__ = [
@@ -40,14 +55,40 @@ __all__ = [
     "EulerSampler",
     "TweedieSampler",
     "MaskedAncestralSampler",
+    "RemaskingSampler",
+    "ConfidenceSampler",
     "MultinomialSampler",
     "SAMPLERS",
+    "Option",
     "build_sampler",
+    "build_sampler_options",
+    "MASKED_ONLY",
     "sample",
     "time_grid",
+    "temper_log_probs",
+    "CONFIDENCES",
 ]
 
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One sampler option: its type, default, allowed values and a one-line help text."""
+
+    type: type
+    default: Any
+    help: str
+    choices: tuple | None = None
+
+    def check(self, sampler: str, name: str, value: Any) -> Any:
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.type) or (isinstance(value, bool) and self.type is not bool):
+            raise ValueError(f"sampler {sampler!r}: option {name} must be {self.type.__name__}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"sampler {sampler!r}: option {name} must be one of {list(self.choices)}, got {value!r}")
+        return value
 
 
 def time_grid(steps: int, kind: str = "uniform", t_max: float = 1.0, dtype=torch.float64) -> Tensor:
@@ -70,25 +111,106 @@ def time_grid(steps: int, kind: str = "uniform", t_max: float = 1.0, dtype=torch
     return g
 
 
+def temper_log_probs(log_p: Tensor, temperature: float = 1.0, top_k: int | None = None,
+                     top_p: float | None = None) -> Tensor:
+    """Tempered, truncated, renormalised log-probabilities over the last dimension.
+
+    In this order: ``p^{1/T}`` (``T = 0``: all mass on the argmax, the first on ties), keep the
+    ``top_k`` most probable values (ties broken by index), keep the smallest set of most probable values whose mass reaches
+    ``top_p`` (at least one). Removed values get :data:`NEG`. ``T = 1`` with no truncation returns
+    ``log_p`` renormalised.
+    """
+    lp = log_p
+    if temperature == 0.0:
+        return torch.where(_onehot(lp.argmax(-1), lp.shape[-1]), 0.0, NEG).to(lp.dtype)
+    if temperature != 1.0:
+        lp = lp / temperature
+    if top_k is not None and top_k < lp.shape[-1]:
+        keep = torch.zeros_like(lp, dtype=torch.bool).scatter(-1, torch.topk(lp, top_k, dim=-1).indices, True)
+        lp = lp.masked_fill(~keep, NEG)
+    lp = torch.log_softmax(lp, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        sorted_lp, order = torch.sort(lp, dim=-1, descending=True)
+        mass_before = torch.cumsum(sorted_lp.exp(), -1) - sorted_lp.exp()
+        drop_sorted = mass_before >= top_p  # the first value is never dropped (mass before it is 0)
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        lp = torch.log_softmax(lp.masked_fill(drop, NEG), dim=-1)
+    return lp
+
+
+def _mask_fraction_time(schedule, frac: Tensor) -> Tensor:
+    """The time ``t`` at which a position is masked with probability ``frac`` (``1 - α(t) = frac``),
+    by bisection (float64, ``frac: [B]``); state-dependent schedules use the mean over tokens."""
+    lo = torch.zeros_like(frac, dtype=torch.float64)
+    hi = torch.ones_like(frac, dtype=torch.float64)
+    target = frac.double()
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        oma = schedule.one_minus_alpha(mid)
+        if oma.dim() > 1:
+            oma = oma.mean(-1)
+        below = oma < target
+        lo = torch.where(below, mid, lo)
+        hi = torch.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
 class Sampler:
-    """Base class: time grid, prior draw, the loop, fixed positions, progress."""
+    """Base class: time grid, prior draw, the loop, fixed positions, tempering, progress."""
 
     name = "sampler"
+    #: options every sampler takes (besides ``steps``); subclasses add theirs in ``EXTRA_OPTIONS``
+    COMMON_OPTIONS: dict[str, Option] = {
+        "final": Option(str, "sample", "last step: draw, or take the most probable token", ("sample", "argmax")),
+        "cache": Option(bool, True, "reuse the network output of a sequence that did not change "
+                                    "(time-independent denoisers)"),
+        "temperature": Option(float, 1.0, "temperature of the per-token clean-data distribution (0 = argmax)"),
+        "top_k": Option(int, None, "keep only the k most probable tokens at each position"),
+        "top_p": Option(float, None, "nucleus: keep the most probable tokens up to this mass"),
+    }
+    EXTRA_OPTIONS: dict[str, Option] = {
+        "grid": Option(str, "uniform", "time grid", ("uniform", "cosine")),
+    }
+
+    @classmethod
+    def options(cls) -> dict[str, Option]:
+        """Every option this sampler takes, with its default (``steps`` aside)."""
+        return {**cls.COMMON_OPTIONS, **cls.EXTRA_OPTIONS}
 
     def __init__(self, process: Process, schedule, steps: int = 128, grid: str = "uniform",
-                 final: str = "sample", cache: bool = True) -> None:
+                 final: str = "sample", cache: bool = True, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None) -> None:
         if final not in ("sample", "argmax"):
             raise ValueError(f"final must be 'sample' or 'argmax', got {final!r}")
         self.process = process
         self.schedule = schedule
+        if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+            raise ValueError(f"steps must be an integer ≥ 1, got {steps}")
         self.steps = int(steps)
         self.grid = grid
         self.final = final
         self.cache = bool(cache)
-        if self.steps < 1:
-            raise ValueError(f"steps must be ≥ 1, got {steps}")
+        if not (temperature >= 0.0 and math.isfinite(temperature)):
+            raise ValueError(f"temperature must be ≥ 0, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be ≥ 1, got {top_k}")
+        if top_p is not None and not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        self.temperature = float(temperature)
+        self.top_k = None if top_k is None else int(top_k)
+        self.top_p = None if top_p is None else float(top_p)
 
     # -- pieces -------------------------------------------------------------------------------
+    @property
+    def tempered(self) -> bool:
+        return self.temperature != 1.0 or self.top_k is not None or (self.top_p is not None and self.top_p < 1.0)
+
+    def temper(self, log_p0: Tensor) -> Tensor:
+        """The sampler's tempering applied to normalised log ``p(x_0 | x_t)`` (identity by default)."""
+        if not self.tempered:
+            return log_p0
+        return temper_log_probs(log_p0, self.temperature, self.top_k, self.top_p)
+
     def times(self) -> Tensor:
         return time_grid(self.steps, self.grid)
 
@@ -100,9 +222,27 @@ class Sampler:
     def prior_probs(self, device) -> Tensor:
         return self.process.prior_probs(self.prior_alpha1(), device=device)
 
+    def noise(self, t: Tensor) -> NoiseLevel:
+        return NoiseLevel.at(self.schedule, t)
+
+    def log_x0(self, out: Tensor, parameterization: str, x_t: Tensor, t: Tensor) -> Tensor:
+        """Tempered, normalised log ``p(x_0 | x_t)`` from a denoiser output of either kind."""
+        return self.temper(self.process.to_log_x0(_upcast(out), parameterization, x_t, self.noise(t)))
+
     def step_probs(self, out: Tensor, parameterization: str, x_t: Tensor, t: Tensor, s: Tensor) -> Tensor:
         """Per-token probabilities ``[B, L, N]`` of ``x_s`` given ``x_t`` and the denoiser output."""
         raise NotImplementedError
+
+    def move_probs(self, out: Tensor, parameterization: str, x_t: Tensor, t: Tensor, s: Tensor
+                   ) -> tuple[Tensor, Callable[[Tensor], Tensor]] | None:
+        """Sparse form of an absorbing-process step, or ``None`` (then :meth:`step_probs` is used).
+
+        Returns ``(p_move [B, L], token_logits)``: the probability that a masked position leaves the
+        mask over the step, and a function mapping the flat indices of the positions that move to
+        the log-weights ``[K, N]`` of their new token (mask excluded). The step's law is
+        ``p_move · softmax(token_logits) + (1 - p_move) · δ_mask`` at masked positions.
+        """
+        return None
 
     def check_parameterization(self, parameterization: str) -> None:
         """Score outputs are ratios ``∝ α/(1-α)``: they carry no information where ``α(1) = 0``."""
@@ -141,6 +281,18 @@ class Sampler:
             x = torch.where(fixed, x_fixed.to(device), x)
         return x, fixed
 
+    def begin(self, x: Tensor, fixed: Tensor | None) -> dict:
+        """Per-run state handed to :meth:`step` (none for the per-token samplers)."""
+        return {}
+
+    def finished(self, x: Tensor, fixed: Tensor | None, state: dict) -> bool:
+        """Whether the loop may stop before the grid's end (e.g. nothing left to reveal)."""
+        return False
+
+    def step_times(self, i: int, grid: Tensor, x: Tensor, state: dict) -> tuple[Tensor, Tensor]:
+        """``(t, s)`` of step ``i`` per sequence, float64 ``[B]``."""
+        return grid[i].expand(x.shape[0]), grid[i + 1].expand(x.shape[0])
+
     @torch.no_grad()
     def sample(self, denoiser, num_samples: int | None = None, length: int | None = None, *,
                x_fixed: Tensor | None = None, fixed: Tensor | None = None,
@@ -149,7 +301,8 @@ class Sampler:
         """Run the reverse process; returns ``x_0`` as ``LongTensor[B, L]``.
 
         ``progress(i, n)`` is called after each step (raise from it to cancel); ``stats`` (a dict)
-        receives ``nfe`` (denoiser calls) and ``rows`` (sequences passed through the denoiser).
+        receives ``nfe`` (denoiser calls), ``rows`` (sequences passed through the denoiser) and
+        ``steps`` (steps taken: fewer than the grid's when a sampler finishes early).
         With ``cache`` and a denoiser that declares ``time_independent = True``, a sequence whose
         tokens did not change since its last evaluation is not evaluated again (MDLM's caching):
         the network runs at most once per distinct state a sequence visits.
@@ -160,12 +313,16 @@ class Sampler:
         use_cache = self.cache and getattr(denoiser, "time_independent", False)
         grid = self.times().to(x.device)
         n = len(grid) - 1
+        state = self.begin(x, fixed)
         out: Tensor | None = None
         stale = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        nfe = rows = 0
+        nfe = rows = taken = 0
         for i in range(n):
-            t = grid[i].expand(x.shape[0])
-            s = grid[i + 1].expand(x.shape[0])
+            if self.finished(x, fixed, state):
+                if progress is not None:
+                    progress(n, n)
+                break
+            t, s = self.step_times(i, grid, x, state)
             if not use_cache or out is None:
                 out = self.call_denoiser(denoiser, x, t.float(), fixed)
                 nfe, rows = nfe + 1, rows + x.shape[0]
@@ -175,15 +332,41 @@ class Sampler:
                 out = out.clone()
                 out[idx] = fresh.to(out.dtype)
                 nfe, rows = nfe + 1, rows + int(idx.numel())
-            new = self.apply_step(self.step_probs(out, param, x, t, s), x, fixed, generator, last=(i == n - 1))
+            new = self.step(out, param, x, t, s, fixed, generator, i, n, state)
             stale = (new != x).any(-1)
             x = new
+            taken += 1
             if progress is not None:
                 progress(i + 1, n)
         if stats is not None:
             stats["nfe"] = stats.get("nfe", 0) + nfe
             stats["rows"] = stats.get("rows", 0) + rows
+            stats["steps"] = stats.get("steps", 0) + taken
         return x
+
+    def step(self, out: Tensor, param: str, x: Tensor, t: Tensor, s: Tensor, fixed: Tensor | None,
+             generator, i: int, n: int, state: dict) -> Tensor:
+        """One reverse step: the sparse absorbing route when the sampler has one, else dense."""
+        last = i == n - 1
+        moved = self.move_probs(out, param, x, t, s) if isinstance(self.process, Absorbing) else None
+        if moved is None:
+            return self.apply_step(self.step_probs(out, param, x, t, s), x, fixed, generator, last)
+        p_move, token_logits = moved
+        mask = x == self.process.mask_id
+        if fixed is not None:
+            mask = mask & ~fixed
+        u = _rand(tuple(x.shape), generator, x.device)
+        moves = mask & (u < p_move)
+        flat = moves.reshape(-1).nonzero()[:, 0]
+        new = x.clone()
+        if flat.numel():
+            logits = token_logits(flat)
+            if last and self.final == "argmax":
+                tok = logits.argmax(-1)
+            else:
+                tok = sample_categorical(logits.double().exp(), generator)
+            new.view(-1)[flat] = tok
+        return new
 
     def apply_step(self, probs: Tensor, x: Tensor, fixed: Tensor | None, generator, last: bool) -> Tensor:
         if last and self.final == "argmax":
@@ -195,24 +378,64 @@ class Sampler:
         return new
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "steps": self.steps, "grid": self.grid, "final": self.final, "cache": self.cache}
+        d = {"name": self.name, "steps": self.steps}
+        for k in self.options():
+            d[k] = getattr(self, k)
+        return d
+
+    # -- helpers for the sparse absorbing route ---------------------------------------------------
+    def _rows_log_x0(self, out: Tensor, param: str) -> Callable[[Tensor], Tensor]:
+        """Flat masked-position indices → tempered log ``p(x_0)`` over data tokens ``[K, N]``.
+
+        At a masked position both parameterisations give ``p(x_0 = a) ∝ exp(out_a)`` over the data
+        tokens (a score differs from the mean by a per-sequence factor ``α/(1-α)`` there)."""
+        n_tok = out.shape[-1]
+        m = self.process.mask_id
+
+        def rows(flat: Tensor) -> Tensor:
+            r = _upcast(out.reshape(-1, n_tok)[flat]).float()
+            r = r.clone()
+            r[:, m] = NEG
+            return self.temper(torch.log_softmax(r, -1))
+
+        return rows
+
+    def _state_independent(self) -> bool:
+        return not getattr(self.schedule, "state_dependent", False)
 
 
 class TweedieSampler(Sampler):
     """Tweedie τ-leaping: ``p(x_s^i = y | x_t) = Σ_a p(x_0^i=a | x_t) q(x_s^i=y | x_t^i, a)``.
 
     With a score denoiser it uses SEDD's form ``(exp(-Δσ̄ Q) s)_y · exp(Δσ̄ Q)(y, x_t^i)``; both are
-    the same step when the score and the mean are related by the contract (tested).
+    the same step when the score and the mean are related by the contract (tested). Tempered draws
+    go through the mean form.
     """
 
     name = "tweedie"
 
     def step_probs(self, out, parameterization, x_t, t, s):
-        nt, ns = NoiseLevel.at(self.schedule, t), NoiseLevel.at(self.schedule, s)
-        if parameterization == "score":
+        nt, ns = self.noise(t), self.noise(s)
+        if parameterization == "score" and not self.tempered:
             return self.process.tweedie_probs_score(x_t, _upcast(out), nt, ns)
-        p0 = self.process.to_log_x0(_upcast(out), parameterization, x_t, nt).double().exp()
+        p0 = self.log_x0(out, parameterization, x_t, t).double().exp()
         return self.process.posterior_probs(x_t, p0, nt, ns)
+
+    def move_probs(self, out, parameterization, x_t, t, s):
+        if not self._state_independent():
+            return None
+        nt, ns = self.noise(t), self.noise(s)
+        if parameterization == "score" and not self.tempered:
+            # leave the mask w.p. min(1, (e^{Δσ̄} - 1) Σ_y s(y)), towards y ∝ s(y); all of it at s = 0
+            em1 = ((nt.one_minus_alpha - ns.one_minus_alpha) / nt.alpha)[:, :, 0]
+            col = torch.zeros(out.shape[-1], dtype=torch.bool, device=out.device)
+            col[self.process.mask_id] = True
+            lse = torch.logsumexp(_upcast(out).masked_fill(col, NEG), -1).double()
+            p_move = (em1 * lse.exp()).clamp(max=1.0)
+            p_move = torch.where((ns.one_minus_alpha <= 0)[:, :, 0], torch.ones_like(p_move), p_move)
+            return p_move, self._rows_log_x0(out, parameterization)
+        stay = (ns.one_minus_alpha / nt.one_minus_alpha.clamp_min(1e-300)).clamp(0.0, 1.0)[:, :, 0]
+        return (1.0 - stay).expand(x_t.shape), self._rows_log_x0(out, parameterization)
 
 
 class EulerSampler(TweedieSampler):
@@ -223,11 +446,31 @@ class EulerSampler(TweedieSampler):
     def step_probs(self, out, parameterization, x_t, t, s):
         if bool((s == 0).all()):
             return super().step_probs(out, parameterization, x_t, t, s)
+        if self.tempered:
+            out, parameterization = self.log_x0(out, parameterization, x_t, t), "x0"
         rates = self.process.reverse_rates(x_t, _upcast(out), parameterization, t, self.schedule)
         dt = (t - s).double()[:, None, None]
         probs = _onehot(x_t, self.process.vocab_size).double() + dt * rates
         probs = torch.nan_to_num(probs, nan=0.0, posinf=1e30).clamp_min(0.0)
         return probs / probs.sum(-1, keepdim=True)
+
+    def move_probs(self, out, parameterization, x_t, t, s):
+        if bool((s == 0).all()):
+            return super().move_probs(out, parameterization, x_t, t, s)
+        if not self._state_independent():
+            return None
+        tt, dt = t.double(), (t - s).double()
+        if parameterization == "score" and not self.tempered:
+            # rates σ(t) s(y) towards y; leave the mask w.p. min(1, Δt σ(t) Σ_y s(y))
+            col = torch.zeros(out.shape[-1], dtype=torch.bool, device=out.device)
+            col[self.process.mask_id] = True
+            lse = torch.logsumexp(_upcast(out).masked_fill(col, NEG), -1).double()
+            total = (dt * self.schedule.sigma(tt))[:, None] * lse.exp()
+        else:
+            # rates -α'/(1-α) p0(y): their sum is the weight itself
+            total = (dt * self.schedule.loss_weight(tt))[:, None].expand(x_t.shape)
+        p_move = torch.nan_to_num(total, nan=1.0, posinf=1.0).clamp(0.0, 1.0)
+        return p_move, self._rows_log_x0(out, parameterization)
 
 
 class MaskedAncestralSampler(Sampler):
@@ -240,17 +483,231 @@ class MaskedAncestralSampler(Sampler):
     """
 
     name = "ancestral"
+    EXTRA_OPTIONS = {"grid": Option(str, "cosine", "time grid", ("uniform", "cosine"))}
 
     def __init__(self, process: Absorbing, schedule, steps: int = 128, grid: str = "cosine",
-                 final: str = "sample", cache: bool = True) -> None:
+                 final: str = "sample", cache: bool = True, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None) -> None:
         if not isinstance(process, Absorbing):
-            raise ValueError("masked ancestral sampling needs the absorbing process")
-        super().__init__(process, schedule, steps, grid, final, cache)
+            raise ValueError(f"{self.name} sampling needs the absorbing process")
+        super().__init__(process, schedule, steps, grid, final, cache, temperature, top_k, top_p)
 
     def step_probs(self, out, parameterization, x_t, t, s):
-        nt, ns = NoiseLevel.at(self.schedule, t), NoiseLevel.at(self.schedule, s)
-        p0 = self.process.to_log_x0(_upcast(out), parameterization, x_t, nt).double().exp()
+        nt, ns = self.noise(t), self.noise(s)
+        p0 = self.log_x0(out, parameterization, x_t, t).double().exp()
         return self.process.posterior_probs(x_t, p0, nt, ns)
+
+    def move_probs(self, out, parameterization, x_t, t, s):
+        if not self._state_independent():
+            return None
+        nt, ns = self.noise(t), self.noise(s)
+        stay = (ns.one_minus_alpha / nt.one_minus_alpha.clamp_min(1e-300)).clamp(0.0, 1.0)[:, :, 0]
+        return (1.0 - stay).expand(x_t.shape), self._rows_log_x0(out, parameterization)
+
+
+class RemaskingSampler(MaskedAncestralSampler):
+    """ReMDM: masked ancestral sampling with remasking (Wang et al. 2025, "Remasking Discrete
+    Diffusion Models with Inference-Time Scaling").
+
+    With ``σ_t ∈ [0, σ_max]``, ``σ_max = min(1, (1 - α_s)/α_t)``, the step from ``t`` to ``s`` is
+
+    * a revealed token stays with probability ``1 - σ_t`` and is re-masked with probability ``σ_t``;
+    * a masked token is revealed as ``a`` with probability ``(α_s - (1 - σ_t) α_t)/(1 - α_t) · p0(a)``
+      and stays masked otherwise.
+
+    These keep the forward marginals ``q(x_s | x_0)`` of the masked process, so with the exact
+    denoiser the law still converges to ``p0`` as steps grow (tested). ``remask``:
+    ``cap``: ``σ_t = min(η, σ_max)``; ``rescale``: ``σ_t = η σ_max``; ``loop``: plain ancestral
+    steps from ``t = 1`` to ``t_on``, then steps at the fixed noise level ``α(t_on)`` with
+    ``σ = min(η, σ_max)`` for the share ``t_on - t_off`` of the grid (tokens are re-masked and
+    re-revealed at an unchanged masked fraction), then ancestral steps from ``α(t_on)`` to clean.
+    """
+
+    name = "remdm"
+    EXTRA_OPTIONS = {
+        "grid": Option(str, "uniform", "time grid", ("uniform", "cosine")),
+        "eta": Option(float, 0.02, "remasking strength η"),
+        "remask": Option(str, "cap", "remasking schedule", ("cap", "rescale", "loop")),
+        "t_on": Option(float, 0.55, "loop: noise level at which the loop phase starts"),
+        "t_off": Option(float, 0.05, "loop: where the loop phase ends on the sampler's clock"),
+    }
+
+    def __init__(self, process: Absorbing, schedule, steps: int = 128, grid: str = "uniform",
+                 final: str = "sample", cache: bool = True, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, eta: float = 0.02,
+                 remask: str = "cap", t_on: float = 0.55, t_off: float = 0.05) -> None:
+        super().__init__(process, schedule, steps, grid, final, cache, temperature, top_k, top_p)
+        if remask not in ("cap", "rescale", "loop"):
+            raise ValueError(f"remask must be cap, rescale or loop, got {remask!r}")
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {eta}")
+        if remask == "loop" and not 0.0 < t_off < t_on < 1.0:
+            raise ValueError(f"the loop needs 0 < t_off < t_on < 1, got t_off={t_off}, t_on={t_on}")
+        self.eta, self.remask, self.t_on, self.t_off = float(eta), remask, float(t_on), float(t_off)
+
+    def times(self) -> Tensor:
+        u = time_grid(self.steps, self.grid)
+        if self.remask != "loop":
+            return u
+        # the sampler's clock u → noise time: identity above t_on, held at t_on down to t_off, then
+        # t_on · u / t_off to 0
+        return torch.where(u >= self.t_on, u, torch.where(u >= self.t_off, torch.full_like(u, self.t_on),
+                                                          self.t_on * u / self.t_off))
+
+    def _sigma(self, nt: NoiseLevel, ns: NoiseLevel) -> Tensor:
+        sigma_max = (ns.one_minus_alpha / nt.alpha.clamp_min(1e-300)).clamp(max=1.0)
+        if self.remask == "rescale":
+            return self.eta * sigma_max
+        sigma = sigma_max.clamp(max=self.eta)
+        if self.remask == "loop":
+            in_loop = (nt.alpha == ns.alpha) & (nt.one_minus_alpha > 0)
+            sigma = torch.where(in_loop, sigma, torch.zeros_like(sigma))
+        return sigma
+
+    def step_probs(self, out, parameterization, x_t, t, s):
+        nt, ns = self.noise(t), self.noise(s)
+        p0 = self.log_x0(out, parameterization, x_t, t).double().exp()
+        sigma = self._sigma(nt, ns)
+        m = self.process.mask_id
+        reveal = ((ns.alpha - (1.0 - sigma) * nt.alpha) / nt.one_minus_alpha.clamp_min(1e-300)).clamp(0.0, 1.0)
+        p0 = p0.masked_fill(_onehot(torch.tensor(m), p0.shape[-1]).to(p0.device), 0.0)
+        masked = p0 * reveal
+        masked[..., m] = 1.0 - masked.sum(-1)
+        kept = _onehot(x_t, p0.shape[-1]).double() * (1.0 - sigma)
+        kept[..., m] = kept[..., m] + sigma[..., 0]
+        return torch.where((x_t == m)[..., None], masked.clamp_min(0.0), kept)
+
+    def move_probs(self, out, parameterization, x_t, t, s):
+        return None  # re-masking moves revealed tokens too: the dense step
+
+    def to_dict(self) -> dict:
+        return super().to_dict()
+
+
+CONFIDENCES = ("prob", "max", "margin", "entropy", "random")
+
+
+class ConfidenceSampler(Sampler):
+    """Confidence-ordered parallel decoding for masked models (MaskGIT, Chang et al. 2022; LLaDA's
+    low-confidence remasking, Nie et al. 2025; Fast-dLLM's threshold, Wu et al. 2025).
+
+    At each step a token is drawn at every masked position from the (tempered) ``p(x_0^i | x_t)``;
+    the ``k`` masked positions of highest confidence keep their draw and the rest stay masked.
+    Confidence (from the untempered ``p(x_0^i | x_t)``): ``prob`` — probability of the drawn token;
+    ``max`` — the largest probability; ``margin`` — largest minus second largest; ``entropy`` —
+    negative entropy; ``random`` — a uniform random number (random order: with one token per step
+    and temperature 1 the output law is exactly ``p0`` for the exact denoiser).
+
+    ``k`` per sequence: after step ``j`` of ``n`` the number of positions still masked is
+    ``⌊M · g(j/n)⌋``, ``M`` the sequence's masked positions at the start, ``g(u) = 1 - u``
+    (``linear``) or ``cos(πu/2)`` (``cosine``); at least one is revealed per step. With a
+    ``threshold`` every position whose confidence reaches it is revealed too (at least the
+    schedule's count), so easy sequences finish in fewer network evaluations; the loop stops as
+    soon as nothing is masked. Ties in confidence go to the leftmost position.
+
+    The network sees the time at which a position is masked with the sequence's current masked
+    fraction (``1 - α(t) = m/M``), so time-conditioned models get a consistent input.
+    """
+
+    name = "confidence"
+    EXTRA_OPTIONS = {
+        "confidence": Option(str, "prob", "which positions to reveal first", CONFIDENCES),
+        "k_schedule": Option(str, "cosine", "how many positions to reveal per step", ("linear", "cosine")),
+        "threshold": Option(float, None, "also reveal every position at least this confident"),
+    }
+
+    def __init__(self, process: Absorbing, schedule, steps: int = 128, final: str = "sample",
+                 cache: bool = True, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, confidence: str = "prob", k_schedule: str = "cosine",
+                 threshold: float | None = None) -> None:
+        if not isinstance(process, Absorbing):
+            raise ValueError("confidence-ordered decoding needs the absorbing process")
+        super().__init__(process, schedule, steps, "uniform", final, cache, temperature, top_k, top_p)
+        if confidence not in CONFIDENCES:
+            raise ValueError(f"confidence must be one of {list(CONFIDENCES)}, got {confidence!r}")
+        if k_schedule not in ("linear", "cosine"):
+            raise ValueError(f"k_schedule must be linear or cosine, got {k_schedule!r}")
+        self.confidence, self.k_schedule = confidence, k_schedule
+        self.threshold = None if threshold is None else float(threshold)
+
+    def remaining(self, m0: Tensor, j: int, n: int) -> Tensor:
+        """How many positions may still be masked after step ``j`` (1-based) of ``n``."""
+        u = j / n
+        g = 1.0 - u if self.k_schedule == "linear" else math.cos(0.5 * math.pi * u)
+        if j >= n:
+            g = 0.0
+        return torch.floor(m0.double() * g + 1e-9).long()
+
+    def _masked(self, x: Tensor, fixed: Tensor | None) -> Tensor:
+        mask = x == self.process.mask_id
+        return mask & ~fixed if fixed is not None else mask
+
+    def begin(self, x, fixed):
+        return {"m0": self._masked(x, fixed).sum(-1)}
+
+    def finished(self, x, fixed, state):
+        return not bool(self._masked(x, fixed).any())
+
+    def step_times(self, i, grid, x, state):
+        m = (x == self.process.mask_id).sum(-1).double()
+        frac = m / state["m0"].clamp_min(1).double()
+        t = _mask_fraction_time(self.schedule, frac.clamp(0.0, 1.0)).to(x.device)
+        return t, t
+
+    def scores(self, lp: Tensor, tok: Tensor | None, generator) -> Tensor:
+        """Confidence of each row ``[K]`` from untempered log-probabilities ``lp [K, N]``."""
+        c = self.confidence
+        if c == "prob":
+            return lp.gather(-1, tok[:, None])[:, 0].exp().double()
+        if c == "max":
+            return lp.max(-1).values.exp().double()
+        if c == "margin":
+            top2 = torch.topk(lp, 2, dim=-1).values.exp().double()
+            return top2[:, 0] - top2[:, 1]
+        if c == "entropy":
+            p = lp.exp().double()
+            return (p * lp.double().clamp_min(NEG)).sum(-1)
+        return _rand((lp.shape[0],), generator, lp.device)
+
+    def step(self, out, param, x, t, s, fixed, generator, i, n, state):
+        mask = self._masked(x, fixed)
+        b, length = x.shape
+        flat = mask.reshape(-1).nonzero()[:, 0]
+        if flat.numel() == 0:
+            return x
+        n_tok = out.shape[-1]
+        rows = _upcast(out).reshape(-1, n_tok)[flat].float().clone()
+        rows[:, self.process.mask_id] = NEG
+        lp = torch.log_softmax(rows, -1)
+        draw_first = self.confidence == "prob"
+        tok = self._draw(lp, generator, last=(i == n - 1)) if draw_first else None
+        conf = torch.full((b * length,), -math.inf, dtype=torch.float64, device=x.device)
+        conf[flat] = self.scores(lp, tok, generator)
+        conf = conf.view(b, length)
+        m_now = mask.sum(-1)
+        k = (m_now - self.remaining(state["m0"], i + 1, n)).clamp_min(1)
+        if self.threshold is not None:
+            k = torch.maximum(k, ((conf >= self.threshold) & mask).sum(-1))
+        k = torch.minimum(k, m_now)
+        # the k most confident masked positions per sequence; ties to the leftmost (stable sort)
+        order = torch.sort(conf, dim=-1, descending=True, stable=True).indices
+        rank = torch.empty_like(order)
+        rank.scatter_(-1, order, torch.arange(length, device=x.device).expand(b, -1))
+        reveal = (rank < k[:, None]) & mask
+        new = x.clone()
+        sel = reveal.reshape(-1)[flat]
+        if draw_first:
+            chosen = tok[sel]
+        else:
+            chosen = self._draw(lp[sel], generator, last=(i == n - 1))
+        new.view(-1)[flat[sel]] = chosen
+        return new
+
+    def _draw(self, lp: Tensor, generator, last: bool) -> Tensor:
+        tl = self.temper(lp)
+        if last and self.final == "argmax":
+            return tl.argmax(-1)
+        return sample_categorical(tl.double().exp(), generator)
 
 
 class MultinomialSampler(Sampler):
@@ -261,13 +718,15 @@ class MultinomialSampler(Sampler):
     """
 
     name = "multinomial"
+    EXTRA_OPTIONS: dict[str, Option] = {}
 
     def __init__(self, process: Uniform, schedule: DiscreteSchedule, steps: int | None = None,
-                 final: str = "sample") -> None:
+                 final: str = "sample", cache: bool = True, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None) -> None:
         if not isinstance(process, Uniform) or not isinstance(schedule, DiscreteSchedule):
             raise ValueError("multinomial sampling needs the uniform process and a DiscreteSchedule")
         steps = schedule.num_steps if steps is None else min(int(steps), schedule.num_steps)
-        super().__init__(process, schedule, steps, "uniform", final)
+        super().__init__(process, schedule, steps, "uniform", final, cache, temperature, top_k, top_p)
 
     def times(self):
         T = self.schedule.num_steps
@@ -277,12 +736,12 @@ class MultinomialSampler(Sampler):
     def prior_alpha1(self):
         return 0.0
 
-    def _noise(self, t: Tensor) -> NoiseLevel:
+    def noise(self, t: Tensor) -> NoiseLevel:
         return NoiseLevel.from_alpha(self.schedule.alpha_bar_at(self.schedule.step_of(t)))
 
     def step_probs(self, out, parameterization, x_t, t, s):
-        nt, ns = self._noise(t), self._noise(s)
-        p0 = self.process.to_log_x0(_upcast(out), parameterization, x_t, nt).double().exp()
+        nt, ns = self.noise(t), self.noise(s)
+        p0 = self.log_x0(out, parameterization, x_t, t).double().exp()
         return self.process.posterior_probs(x_t, p0, nt, ns)
 
 
@@ -290,15 +749,40 @@ SAMPLERS = {
     "euler": EulerSampler,
     "tweedie": TweedieSampler,
     "ancestral": MaskedAncestralSampler,
+    "remdm": RemaskingSampler,
+    "confidence": ConfidenceSampler,
     "multinomial": MultinomialSampler,
 }
 
+#: samplers that need the absorbing (mask) process
+MASKED_ONLY = ("ancestral", "remdm", "confidence")
 
-def build_sampler(name: str, process: Process, schedule, **kwargs) -> Sampler:
-    """Sampler by name (see :data:`SAMPLERS`)."""
+
+def build_sampler_options(name: str, options: dict) -> dict:
+    """``options`` checked against sampler ``name``'s own (:meth:`Sampler.options`): an unknown
+    sampler, an option it does not take (the error names the ones it does) or a value of the wrong
+    type or outside its choices is a ``ValueError``. ``None`` values mean "the default" and are
+    dropped; ``steps`` passes through."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
-    return SAMPLERS[name](process, schedule, **kwargs)
+    opts = SAMPLERS[name].options()
+    checked = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key == "steps":
+            checked[key] = value
+            continue
+        if key not in opts:
+            raise ValueError(f"sampler {name!r} does not take option {key!r} (it takes: {', '.join(sorted(opts))})")
+        checked[key] = opts[key].check(name, key, value)
+    return checked
+
+
+def build_sampler(name: str, process: Process, schedule, **kwargs) -> Sampler:
+    """Sampler by name (see :data:`SAMPLERS`) with options checked by :func:`build_sampler_options`."""
+    checked = build_sampler_options(name, kwargs)
+    return SAMPLERS[name](process, schedule, **checked)
 
 
 def sample(denoiser, process: Process, schedule, method: str = "tweedie", *,

@@ -155,11 +155,12 @@ def write_smi_samples(path: str | os.PathLike, ids: Iterable[Any], seqs: Iterabl
 def read_smi_samples(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     """``(ids, smiles)`` of a ``.smi`` file: ``SMILES<TAB>id`` lines (a line
     without a tab splits at its first whitespace; no id gives ``"line N"``).
-    Blank lines and ``#`` comments are skipped."""
+    Blank lines and ``#`` comments are skipped; a ``#`` line with a tab is a record (a generated,
+    invalid string that starts with a bond symbol, as the samples writer puts it)."""
     ids, smis = [], []
     for n, line in enumerate(_read_lines(path), start=1):
         line = line.rstrip("\r")
-        if not line.strip() or line.startswith("#"):
+        if not line.strip() or (line.startswith("#") and "\t" not in line):
             continue
         if "\t" in line:
             smi, rid = line.split("\t", 1)

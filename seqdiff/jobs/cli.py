@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..cli import command
+from .sampler_args import add_sampler_args, sampler_options_from_args
 from . import app_cli as _app_cli  # noqa: F401  (registers `seqdiff app`)
 from . import correct_cli as _correct_cli  # noqa: F401  (registers `seqdiff correct`)
 from . import demo as _demo  # noqa: F401  (registers `seqdiff demo`)
@@ -53,10 +54,7 @@ def _sample_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length", type=int, default=None,
                    help="sequence length (default: drawn from the training length distribution, "
                         "or the model's window length)")
-    p.add_argument("--sampler", default=None, choices=["euler", "tweedie", "ancestral", "multinomial"],
-                   help="default: the model's (ancestral for masked models, tweedie for SEDD, multinomial)")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (network evaluations)")
-    p.add_argument("--grid", default=None, choices=["uniform", "cosine"], help="time grid of the sampler")
+    add_sampler_args(p)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--score", action="store_true", help="add the ELBO of each sample to the CSV")
     p.add_argument("--n-t", type=int, default=8, help="time points per ELBO estimate")
@@ -71,7 +69,8 @@ def _sample(args) -> int:
     out = Path(args.out) if args.out else _default_out(model, "samples")
     s = sample_job(model, args.num, out, length=args.length, sampler=args.sampler, steps=args.steps,
                    batch_size=args.batch_size, seed=args.seed, precision=args.precision, score=args.score,
-                   n_t=args.n_t, csv_path=args.csv, progress=not args.quiet, grid=args.grid)
+                   n_t=args.n_t, csv_path=args.csv, progress=not args.quiet,
+                   sampler_options=sampler_options_from_args(args))
     extra = f", validity {s['validity']:.3f}" if "validity" in s else ""
     print(f"wrote {s['num']} sequences to {s['out']} and {s['csv']} "
           f"({s['sequences_per_second']:.1f} seq/s, {s['sampler']}, {s['steps']} steps{extra})")
@@ -85,9 +84,7 @@ def _infill_args(p: argparse.ArgumentParser) -> None:
                    help="fixed letters, ? = one free position, {k} or {a-b} = free span "
                         "(DNA/protein/text also [N:k], [N:a-b]); e.g. 'TTGACA[N:17]TATAAT[N:5-8]'")
     p.add_argument("--num", "-n", type=int, default=16, help="number of candidates")
-    p.add_argument("--sampler", default=None, choices=["euler", "tweedie", "ancestral", "multinomial"])
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--grid", default=None, choices=["uniform", "cosine"])
+    add_sampler_args(p)
     p.add_argument("--lengths", default="uniform", choices=["uniform", "likelihood"],
                    help="span lengths: uniform in their ranges, or chosen by ELBO")
     p.add_argument("--rank", action="store_true", help="sort candidates by NLL bound per token")
@@ -106,7 +103,7 @@ def _infill(args) -> int:
     s = infill_job(model, args.template, args.num, out, csv_path=args.csv, progress=not args.quiet,
                    sampler=args.sampler, steps=args.steps, seed=args.seed, lengths=args.lengths, rank=args.rank,
                    top_k=args.top_k, valid_only=args.valid_only, batch_size=args.batch_size, n_t=args.n_t,
-                   grid=args.grid)
+                   sampler_options=sampler_options_from_args(args))
     extra = f", validity {s['validity']:.3f}" if "validity" in s else ""
     print(f"wrote {s['num']} candidates to {s['out']} and {s['csv']}{extra}")
     return 0

@@ -162,8 +162,11 @@ def _tqdm(total: int, desc: str, enabled: bool, unit: str = "seq"):
 def sample_job(model, num: int, out: str | Path, *, length: int | None = None, sampler: str | None = None,
                steps: int | None = None, batch_size: int = 64, seed: int = 0, precision: str = "fp32",
                score: bool = False, n_t: int = 8, csv_path: str | Path | None = None, fmt: str | None = None,
-               progress: bool = True, grid: str | None = None) -> dict[str, Any]:
-    """Generate ``num`` sequences into ``out`` (+ CSV); returns a summary dict."""
+               progress: bool = True, sampler_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Generate ``num`` sequences into ``out`` (+ CSV); returns a summary dict.
+
+    ``sampler_options``: the sampler's options (``temperature``, ``confidence``, ``grid``, …; see
+    :meth:`seqdiff.diffusion.Sampler.options`); the model's recorded defaults fill the rest."""
     if num < 1:
         raise ValueError("num must be ≥ 1")
     if length is not None and not 1 <= length <= model.max_len:
@@ -171,7 +174,9 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
     fmt = fmt or sequence_format(model.domain, out)
     sampler_name = model.default_sampler if sampler is None else sampler
     steps = steps or model.cfg.sampling.steps
-    kw = {"grid": grid} if grid and sampler_name in ("euler", "tweedie", "ancestral") else {}
+    kw = dict(sampler_options or {})
+    if sampler_name != "ar":
+        model.build_sampler(sampler, steps, **kw)  # options checked before anything is written
     columns = ["id", "sequence", "length", "sampler", "steps", "seed"] + \
         (["elbo_nats", "bits_per_token"] if score else []) + \
         {"smiles": ["valid", "canonical"], "dna": ["gc"]}.get(model.domain, [])
@@ -203,7 +208,8 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
             bar.set_postfix(seq_per_s=f"{bar.n / max(time.perf_counter() - t0, 1e-9):.1f}")
     elapsed = time.perf_counter() - t0
     summary = {"num": num, "out": str(w.out), "csv": str(w.csv_path), "seconds": round(elapsed, 2),
-               "sequences_per_second": round(num / elapsed, 2), "sampler": sampler_name, "steps": steps}
+               "sequences_per_second": round(num / elapsed, 2), "sampler": sampler_name, "steps": steps,
+               "sampler_options": {k: v for k, v in kw.items() if v is not None}}
     if model.domain == "smiles":
         summary["validity"] = n_valid / num
     return summary
@@ -237,8 +243,8 @@ def _layouts(template: Template, num: int, lengths: str, rng: np.random.Generato
 @torch.no_grad()
 def infill(model, template: str | Template, num: int = 10, *, sampler: str | None = None, steps: int | None = None,
            seed: int = 0, lengths: str = "uniform", rank: bool = False, top_k: int | None = None,
-           valid_only: bool = False, batch_size: int = 64, n_t: int = 8, grid: str | None = None,
-           score: bool = False, progress: Progress | None = None,
+           valid_only: bool = False, batch_size: int = 64, n_t: int = 8,
+           sampler_options: dict[str, Any] | None = None, score: bool = False, progress: Progress | None = None,
            step_progress: Callable[[int, int, int, int], None] | None = None) -> list[Candidate]:
     """Fill the free positions of a template; fixed letters appear verbatim in every candidate.
 
@@ -246,7 +252,9 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
     for every output, one candidate at each total length the template allows (at most 16, evenly
     spread) and keeps the one with the best ELBO bits per token.
     ``score`` adds each candidate's NLL bound (ELBO); ``rank`` (implied by ``top_k``) also sorts
-    by it, best bits per token first. ``valid_only`` (SMILES) drops molecules RDKit cannot parse.
+    by it, best bits per token first (``top_k`` keeps that many candidates; the sampler's own
+    ``top_k`` truncation goes in ``sampler_options``). ``valid_only`` (SMILES) drops molecules RDKit
+    cannot parse.
     ``progress(done, total)`` is called after each batch, ``step_progress(batch, n_batches, step,
     n_steps)`` after every sampler step (raise from either to cancel).
     """
@@ -260,6 +268,7 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
         raise ValueError("num must be ≥ 1")
     rng = np.random.default_rng(seed)
     rank = rank or top_k is not None or lengths == "likelihood"
+    model.build_sampler(sampler, steps, **(sampler_options or {}))  # options checked before any work
     score = score or rank
     if lengths == "likelihood":
         totals = tmpl.all_lengths()
@@ -284,7 +293,7 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
             x_fixed[r, :len(x)] = x
             fixed[r, :len(x)] = f
         g = batch_generator(seed, b, model.device)
-        kw = {"grid": grid} if grid and (sampler or model.default_sampler) in ("euler", "tweedie", "ancestral") else {}
+        kw = dict(sampler_options or {})
         on_step = None
         if step_progress is not None:
             def on_step(i: int, n: int, b: int = b) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from ..diffusion.samplers import SAMPLERS, build_sampler_options
+
 __all__ = [
     "ConfigError", "DataConfig", "TokenizerConfig", "ModelConfig", "DiffusionConfig", "OptimConfig",
     "TrainerConfig", "SamplingConfig", "TrainConfig", "load_config", "apply_overrides", "config_docs",
@@ -134,8 +136,10 @@ class TrainerConfig:
 @dataclass
 class SamplingConfig:
     sampler: str = doc("auto", "Default sampler: auto picks ancestral (masked), tweedie (SEDD), multinomial.",
-                       choices=("auto", "euler", "tweedie", "ancestral", "multinomial"))
+                       choices=("auto", *SAMPLERS))
     steps: int = doc(128, "Default number of sampling steps.")
+    options: dict = doc(None, "Default options of that sampler, e.g. `{confidence: prob, k_schedule: cosine, "
+                        "temperature: 1.0}` (see `seqdiff sample --help`); checked against the sampler.")
     log_samples: int = doc(4, "Sequences generated and written at each validation (0 = none).")
 
 
@@ -199,6 +203,9 @@ def _build(cls, data: dict, source: str, prefix: str):
         if dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value or {}, source, path + ".")
             continue
+        if value is None and known[key].default is None:  # an optional field left unset
+            kwargs[key] = None
+            continue
         if (tp is float or tp == "float") and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
             value = float(value)  # YAML 1.1 reads `2e-3` (no dot) as a string
         if not _type_ok(value, tp):
@@ -240,6 +247,13 @@ def _validate(cfg: TrainConfig, source: str) -> None:
             raise ConfigError(f"{source}: `{path}` must be ≥ 1, got {value}")
     if not cfg.data.train:
         raise ConfigError(f"{source}: `data.train` is required")
+    if cfg.sampling.options:
+        if cfg.sampling.sampler == "auto":
+            raise ConfigError(f"{source}: `sampling.options` needs a named `sampling.sampler`, not auto")
+        try:
+            build_sampler_options(cfg.sampling.sampler, cfg.sampling.options)
+        except ValueError as e:
+            raise ConfigError(f"{source}: `sampling.options`: {e}") from None
     if not 0 <= cfg.optim.ema < 1:
         raise ConfigError(f"{source}: `optim.ema` must be in [0, 1)")
 
