@@ -238,19 +238,25 @@ class SeqDiffModel(nn.Module):
         return self.tokenizer.batch_decode(ids.cpu())
 
     # -- files ----------------------------------------------------------------------------------
-    def export_dict(self) -> dict[str, Any]:
+    def export_dict(self, dtype: torch.dtype | None = None) -> dict[str, Any]:
+        """The exported model; ``dtype`` (e.g. ``torch.bfloat16``) stores floating weights in that
+        type (half the size; :func:`load_model` casts them back to float32)."""
+        def cast(v: Tensor) -> Tensor:
+            v = v.detach().cpu()
+            return v.to(dtype) if dtype is not None and v.is_floating_point() else v
         return {"format": "seqdiff-model", "version": FORMAT_VERSION, "config": self.cfg.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "length_histogram": self.length_histogram,
-                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+                "state_dict": {k: cast(v) for k, v in self.state_dict().items()}}
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write an exported model file atomically (temp file in the same folder, then rename)."""
+    def save(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write an exported model file atomically (temp file in the same folder, then rename);
+        ``dtype`` as in :meth:`export_dict`."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         try:
-            torch.save(self.export_dict(), tmp)
+            torch.save(self.export_dict(dtype), tmp)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:

@@ -160,24 +160,30 @@ class ScoreEntropyLoss(DiffusionLoss):
 
     def integrand(self, out, parameterization, x0, x_t, t, loss_mask=None):
         x0c, xtc, lm = self._prepare(x0, x_t, loss_mask)
-        tt = t.double()
+        # t = 0 exactly: an x0 output cannot carry the score of clean data (q_0(x_t|a) = 0 for
+        # a ≠ x_t), so the integrand there is its value at T_MIN (a single time has measure 0)
+        tt = t.double().clamp_min(T_MIN)
         noise = NoiseLevel.at(self.schedule, tt)
         out = _upcast(out)
-        log_s = self.process.to_log_score(out, parameterization, xtc, noise).to(out.dtype)
         if isinstance(self.process, Absorbing):
             m = self.process.mask_id
             masked = (xtc == m) & lm
-            # σ Σ_{y≠m} s(y)   (rates from every data token into the mask are 1)
-            log_sigma = torch.log(self.schedule.sigma(tt))[:, None]
-            ls_data = log_s.clone()
-            ls_data[..., m] = -math.inf
-            pos = torch.exp(log_sigma + torch.logsumexp(ls_data, -1).double())
-            # only y = x_0 has r > 0:  r = α/(1-α);  σ r = -α'/(1-α)
+            # With r = α/(1-α) (the only y with r(y) > 0 is x_0) and σ r = w = -α'/(1-α):
+            #   σ Σ_{y≠m} s(y) - w log s(x_0) + w (log r - 1) = w [Σ_y e^{ρ(y)} - ρ(x_0) - 1],
+            # ρ = log s - log r (= log p(x_0 | x_t) for a mean output) — finite at t = 1 where
+            # α = 0 makes σ, log r and log s infinite separately.
             w = self.schedule.loss_weight(tt)[:, None]
-            log_r = (torch.log(self.schedule.alpha(tt)) - torch.log(self.schedule.one_minus_alpha(tt)))[:, None]
-            ls_x0 = torch.gather(log_s, -1, x0c[..., None])[..., 0].double()
-            term = pos - w * ls_x0 + w * (log_r - 1.0)
+            if parameterization == "x0":
+                rho = self.process.clean_log_x0(out, xtc).double()
+            else:
+                log_r = (torch.log(self.schedule.alpha(tt)) - torch.log(self.schedule.one_minus_alpha(tt)))
+                rho = out.double() - log_r[:, None, None]
+            rho_data = rho.clone()
+            rho_data[..., m] = -math.inf
+            rho_x0 = torch.gather(rho, -1, x0c[..., None])[..., 0]
+            term = w * (torch.logsumexp(rho_data, -1).exp() - rho_x0 - 1.0)
             return torch.where(masked, term, torch.zeros_like(term)).sum(-1).to(out.dtype)
+        log_s = self.process.to_log_score(out, parameterization, xtc, noise).to(out.dtype)
         if isinstance(self.process, Uniform):
             n = self.process.vocab_size
             a = noise.alpha[:, :, 0]
