@@ -392,7 +392,12 @@ def test_smiles_generation_validity_and_grid(app_env, downloads):
 
 def test_generation_error_is_shown(app_env):
     at = fresh()
-    at.selectbox(key="sampler_dna").set_value("multinomial")
+    # only samplers that can run the model are offered; an impossible ReMDM loop fails in the job
+    assert "multinomial" not in at.selectbox(key="sampler_dna").options
+    at.selectbox(key="sampler_dna").set_value("remdm").run()
+    at.selectbox(key="opt_remask_remdm_dna").set_value("loop")
+    at.number_input(key="opt_t_on_remdm_dna").set_value(0.1)
+    at.number_input(key="opt_t_off_remdm_dna").set_value(0.5)
     at = generate(at, "dna", num=2, steps=2)
     assert at.session_state["run_status"]["dna"][0] == "error"
     assert any(e.startswith("Generation failed:") for e in errors(at))

@@ -75,9 +75,11 @@ def run_demo(out: Path, *, num: int = 32, steps: int = 64, seed: int = 0, varian
     mols = pd.read_csv(out / "molecules.csv", keep_default_na=False)
     train_smiles = [line.split()[0] for line in _lines(REPO_ROOT / "datasets" / "moses" / "train.smi.gz")]
     m = get_domain("smiles").metrics(list(mols["sequence"]), training=train_smiles)
-    report["smiles"] = {k: m.get(k) for k in ("validity", "uniqueness", "novelty")} | {"file": s["out"]}
-    print(f"{len(mols)} molecules -> {s['out']}; validity {m['validity']:.2f}, uniqueness "
-          f"{m['uniqueness']:.2f}, novelty {m['novelty']:.2f}")
+    report["smiles"] = {k: m.get(k) for k in ("validity", "uniqueness", "novelty")} | {
+        "file": s["out"], "sampler": s["sampler"], "sampler_options": s["sampler_options"], "steps": s["steps"]}
+    opts = ", ".join(f"{k} {v}" for k, v in s["sampler_options"].items()) or "defaults"
+    print(f"{len(mols)} molecules -> {s['out']} ({s['sampler']} sampler, {opts}, {s['steps']} steps); validity "
+          f"{m['validity']:.2f}, uniqueness {m['uniqueness']:.2f}, novelty {m['novelty']:.2f}")
     print("examples: " + ", ".join(mols.loc[mols['valid'].astype(str) == 'True', 'sequence'].head(3)))
 
     # 3. Protein variants: GB1

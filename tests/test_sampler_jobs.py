@@ -1,0 +1,101 @@
+"""The samplers as users reach them: CLI flags built from the samplers' declarations, recorded
+defaults in model files, infill with every masked sampler keeping the template's letters, and the
+shipped SMILES model's own settings."""
+
+import pandas as pd
+import pytest
+import torch
+
+from seqdiff.diffusion import SAMPLERS
+from seqdiff.domains import read_samples
+from seqdiff.jobs.generate import infill, sample_job
+from seqdiff.model import load_model
+from seqdiff.pretrained import resolve_model
+from seqdiff.training.config import ConfigError, load_config
+from test_jobs import ROOT, cli, models  # noqa: F401  (the session's tiny models)
+
+
+def test_every_sampler_option_is_a_documented_flag():
+    import contextlib
+    import io
+
+    from seqdiff.cli import main
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
+        main(["sample", "--help"])
+    text = buf.getvalue()
+    for cls in SAMPLERS.values():
+        for key in cls.options():
+            if key == "cache":
+                continue
+            flag = "--token-top-k" if key == "top_k" else "--" + key.replace("_", "-")
+            assert flag in text, flag
+    assert "confidence" in text and "remdm" in text
+
+
+def test_cli_sampler_options_run_and_bad_ones_are_clear_errors(models, tmp_path):  # noqa: F811
+    out = tmp_path / "c.fa"
+    r = cli("sample", "-m", models["dna"], "-n", 6, "--steps", 8, "--sampler", "confidence", "--confidence",
+            "margin", "--temperature", "0.7", "--token-top-k", "3", "-o", out, "-q")
+    assert "confidence" in r.stdout
+    ids, seqs = read_samples(out, domain="dna")
+    assert len(seqs) == 6 and all(set(s) <= set("ACGTN") for s in seqs)
+    table = pd.read_csv(tmp_path / "c.csv")
+    assert set(table["sampler"]) == {"confidence"}
+    # an option the sampler does not take: one line naming what it does take, nothing written
+    bad = tmp_path / "bad.fa"
+    r = cli("sample", "-m", models["dna"], "-n", 2, "--sampler", "tweedie", "--confidence", "max", "-o", bad,
+            check=False)
+    assert r.returncode == 2 and "does not take option 'confidence'" in r.stderr and "temperature" in r.stderr
+    assert not bad.exists()
+    r = cli("infill", "-m", models["dna"], "-t", "ACGT{8}", "--top-p", "1.5", "-o", bad, check=False)
+    assert r.returncode == 2 and "top_p" in r.stderr and not bad.exists()
+
+
+@pytest.mark.parametrize("name,options", [("confidence", {"confidence": "prob", "threshold": 0.5}),
+                                          ("remdm", {"remask": "loop", "eta": 0.3}),
+                                          ("ancestral", {"temperature": 0.5, "top_p": 0.8})])
+def test_infill_keeps_every_fixed_letter(models, name, options):  # noqa: F811
+    model = load_model(models["protein"])
+    cands = infill(model, "MK{3-6}W?GG{4}", 12, sampler=name, steps=6, sampler_options=options, seed=1)
+    for c in cands:
+        s = c.sequence
+        # MK, 3-6 free, W, 1 free, GG, 4 free
+        assert s[:2] == "MK" and s[-6:-4] == "GG" and s[-8] == "W" and 13 <= len(s) <= 16, s
+        fixed = [tok for tok, f in zip(c.ids, c.fixed) if f and tok != model.tokenizer.pad_id]
+        assert model.tokenizer.decode(fixed) == "MKWGG"
+    again = infill(model, "MK{3-6}W?GG{4}", 12, sampler=name, steps=6, sampler_options=options, seed=1)
+    assert [c.sequence for c in again] == [c.sequence for c in cands]
+
+
+def test_recipes_record_checked_sampler_defaults(models, tmp_path):  # noqa: F811
+    cfg = load_config(ROOT / "configs" / "tiny" / "dna.yaml",
+                      ["sampling.sampler=confidence", "sampling.options={confidence: max, temperature: 0.9}"])
+    assert cfg.sampling.options == {"confidence": "max", "temperature": 0.9}
+    with pytest.raises(ConfigError, match="does not take option 'grid'"):
+        load_config(ROOT / "configs" / "tiny" / "dna.yaml",
+                    ["sampling.sampler=confidence", "sampling.options={grid: cosine}"])
+    with pytest.raises(ConfigError, match="named"):
+        load_config(ROOT / "configs" / "tiny" / "dna.yaml", ["sampling.options={temperature: 0.9}"])
+    # a model records them and uses them by default; options given at call time win
+    model = load_model(models["dna"])
+    model.cfg.sampling.sampler, model.cfg.sampling.options = "confidence", {"confidence": "max"}
+    s = model.build_sampler()
+    assert s.name == "confidence" and s.confidence == "max"
+    assert model.build_sampler(confidence="margin").confidence == "margin"
+    assert model.build_sampler("ancestral").name == "ancestral"  # another sampler: its own defaults
+    path = tmp_path / "m.pt"
+    model.save(path, dtype=torch.bfloat16)
+    again = load_model(path)
+    assert again.default_sampler == "confidence" and again.default_sampler_options == {"confidence": "max"}
+    summary = sample_job(again, 3, tmp_path / "x.fa", steps=4, progress=False)
+    assert summary["sampler"] == "confidence" and summary["sampler_options"] == {"confidence": "max"}
+
+
+def test_shipped_smiles_model_records_confidence_decoding():
+    model = load_model(resolve_model("smiles"))
+    assert model.num_parameters() > 5_000_000
+    assert model.default_sampler == "confidence"
+    assert model.default_sampler_options.get("confidence") == "prob"
+    ids = model.generate(4, 12, steps=12, generator=torch.Generator().manual_seed(0))
+    assert ids.shape == (4, 12) and not (ids == model.process.mask_id).any()
