@@ -175,8 +175,54 @@ def _bracket_parts(smi: str, pos: int) -> tuple[list[tuple[int, str]], int, tupl
     return parts, close + 1, None
 
 
+_PARTS_BY_LEN = {n: frozenset(t for t in SMILES_PARTS if len(t) == n) for n in (1, 2, 3)}
+
+
+def _segment_parts(smi: str) -> list[tuple[int, str]] | None:
+    """A segmentation of ``smi`` into the fewest parts (ties: longer parts first), or ``None``.
+
+    The fallback for strings that are not SMILES syntax but are made of parts, such as what an
+    undertrained model writes (``CCd``, ``[@]``): every concatenation of parts can be encoded
+    again, in at most as many tokens, so decoded model output always re-encodes.
+    """
+    n = len(smi)
+    best = [0] + [None] * n  # best[i]: (tokens, next) covering smi[n-i:]... computed from the end
+    cost: list[int | None] = [None] * (n + 1)
+    step: list[int] = [0] * (n + 1)
+    cost[n] = 0
+    for i in range(n - 1, -1, -1):
+        for w in (3, 2, 1):
+            if i + w <= n and cost[i + w] is not None and smi[i:i + w] in _PARTS_BY_LEN[w]:
+                c = cost[i + w] + 1
+                if cost[i] is None or c < cost[i]:
+                    cost[i], step[i] = c, w
+    del best
+    if cost[0] is None:
+        return None
+    out, i = [], 0
+    while i < n:
+        out.append((i + 1, smi[i:i + step[i]]))
+        i += step[i]
+    return out
+
+
 def _scan_smiles_parts(smi: str) -> tuple[list[tuple[int, str]], list[tuple[int, str, str]]]:
-    """``(1-based position, part)`` pairs of ``smi`` and the problems (the ``parts`` scheme)."""
+    """``(1-based position, part)`` pairs of ``smi`` and the problems (the ``parts`` scheme).
+
+    SMILES syntax is read structurally (bracket atoms by their grammar, the organic subset
+    outside brackets). A string that is not SMILES but is made of parts is segmented into the
+    fewest parts instead (:func:`_segment_parts`); only a character that no part covers is a
+    problem, reported with what the structural reading did not understand there.
+    """
+    toks, problems = _scan_smiles_structured(smi)
+    if problems:
+        seg = _segment_parts(smi)
+        if seg is not None:
+            return seg, []
+    return toks, problems
+
+
+def _scan_smiles_structured(smi: str) -> tuple[list[tuple[int, str]], list[tuple[int, str, str]]]:
     toks: list[tuple[int, str]] = []
     problems: list[tuple[int, str, str]] = []
     pos, n = 0, len(smi)
