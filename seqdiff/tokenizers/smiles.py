@@ -85,185 +85,79 @@ Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk C
 Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og""".split())
 _ELEMENT_SET = frozenset(ELEMENTS)
 #: Aromatic symbols allowed inside brackets (OpenSMILES, plus RDKit's ``si``).
-_AROMATIC_BRACKET = ("b", "c", "n", "o", "p", "s", "se", "te", "as", "si")
-_CHIRAL = ("@", "@@", "@TH", "@AL", "@SP", "@TB", "@OH")
+_AROMATIC = frozenset(("b", "c", "n", "o", "p", "s", "se", "te", "as", "si"))
+#: Two-letter element symbols kept whole: those whose second letter is ``l`` or ``r``.
+_WHOLE = tuple(e for e in ELEMENTS if len(e) == 2 and e[1] in "lr")
 
-#: The fixed vocabulary of the ``parts`` scheme: every piece a SMILES string is made of. A bracket
-#: atom ``[13CH3+:2]`` is written as its parts ``[`` ``1`` ``3`` ``C`` ``H`` ``3`` ``+`` ``:`` ``2``
-#: ``]``; a ring closure ``%12`` as ``%`` ``1`` ``2`` (``%(123)`` as ``%`` ``(`` ``1`` ``2`` ``3``
-#: ``)``); digits are ring labels outside brackets and counts inside. Joining the parts gives the
-#: string back, so ``decode(encode(s)) == s`` for every string the scanner accepts.
-SMILES_PARTS: tuple[str, ...] = (
-    # structure: branches, ring labels, bonds (``->``/``<-``: RDKit's dative bonds), components
-    "(", ")", *"0123456789", "%", "-", "=", "#", "$", ":", "/", "\\", "~", "->", "<-", ".",
-    # atoms outside brackets (organic subset, aromatic, wildcard), then bracket pieces
-    "B", "C", "N", "O", "P", "S", "F", "Cl", "Br", "I", "b", "c", "n", "o", "p", "s", "*",
-    "[", "]", "+", *_CHIRAL,
-    *[e for e in ELEMENTS if e not in ("B", "C", "N", "O", "P", "S", "F", "Cl", "Br", "I")],
-    *[a for a in _AROMATIC_BRACKET if a not in ("b", "c", "n", "o", "p", "s")],
-)
-
-_OUTSIDE_RE = re.compile(r"Cl|Br|[BCNOPSFI]|[bcnops]|\*|[0-9]|->|<-|[-=#$:/\\~]|[()]|\.")
-_BRACKET_TAIL_RE = re.compile(
-    r"(?P<chiral>@(?:@|TH|AL|SP|TB|OH)?)?(?P<chiral_n>(?<=[A-Z])[0-9]{1,2})?"
-    r"(?P<h>H[0-9]*)?(?P<charge>\+[0-9]+|-[0-9]+|\++|-+)?(?P<cls>:[0-9]+)?\]"
-)
-
-_BRACKET_TAIL_PREFIX_RE = re.compile(_BRACKET_TAIL_RE.pattern[:-2])  # the same pieces, without the ']'
-
-
-def _bracket_parts(smi: str, pos: int) -> tuple[list[tuple[int, str]], int, tuple[int, str, str] | None]:
-    """Parts of the bracket atom starting at ``smi[pos] == '['``: ``(parts, end, problem)``."""
-    close = smi.find("]", pos + 1)
-    nxt = smi.find("[", pos + 1)
-    if close < 0 or (0 <= nxt < close):
-        return [], len(smi) if close < 0 else nxt, (pos + 1, "[", "unclosed bracket atom '['")
-    atom = smi[pos:close + 1]
-    parts: list[tuple[int, str]] = [(pos + 1, "[")]
-    i = pos + 1
-
-    def digits(j: int) -> int:
-        while j < close and smi[j].isdigit():
-            parts.append((j + 1, smi[j]))
-            j += 1
-        return j
-
-    i = digits(i)  # isotope
-    el = None
-    if smi[i:i + 1] == "#":  # atomic number (an RDKit extension)
-        parts.append((i + 1, "#"))
-        j = digits(i + 1)
-        el = "#" if j > i + 1 else None
-        i = j
-    elif smi[i:i + 1] == "*":
-        el = "*"
-    elif smi[i:i + 2] in _ELEMENT_SET or smi[i:i + 2] in _AROMATIC_BRACKET:
-        el = smi[i:i + 2]
-    elif smi[i:i + 1] in _ELEMENT_SET or smi[i:i + 1] in _AROMATIC_BRACKET:
-        el = smi[i:i + 1]
-    if el is None:
-        sym = re.match(r"[A-Za-z]{1,2}|.", smi[i:close + 1]).group()
-        why = (f"unknown element {sym!r} in bracket atom {atom!r}" if sym.isalpha()
-               else f"bracket atom {atom!r} has no element symbol")
-        return [], close + 1, (i + 1, atom, why)
-    if el != "#":
-        parts.append((i + 1, el))
-        i += len(el)
-    m = _BRACKET_TAIL_RE.match(smi, i)
-    if m is None or m.end() != close + 1:
-        good = _BRACKET_TAIL_PREFIX_RE.match(smi, i).end()  # how far the tail is understood
-        return [], close + 1, (good + 1, atom, f"bracket atom {atom!r} not understood at {smi[good:close + 1]!r} "
-                                             "(expected chirality, H count, charge, atom class or ']')")
-    j = i
-    if m.group("chiral"):
-        parts.append((j + 1, m.group("chiral")))
-        j += len(m.group("chiral"))
-    if m.group("chiral_n"):
-        j = digits(j)
-    if m.group("h"):
-        parts.append((j + 1, "H"))
-        j = digits(j + 1)
-    if m.group("charge"):
-        c = m.group("charge")
-        for k, ch in enumerate(c):
-            parts.append((j + k + 1, ch))
-        j += len(c)
-    if m.group("cls"):
-        parts.append((j + 1, ":"))
-        j = digits(j + 1)
-    parts.append((close + 1, "]"))
-    return parts, close + 1, None
+#: The fixed vocabulary of the ``parts`` scheme (87 tokens). Every character a SMILES string
+#: can hold is a part of its own — the letters of element symbols, digits, bonds, branches,
+#: brackets, ``@``, charges, ``%``, RDKit's ``->``/``<-`` — except that the element symbols ending
+#: in ``l`` or ``r`` (``Cl``, ``Br``, ``Al``, ``Cr``, …) are one part each and ``l``/``r`` are no
+#: part on their own. So ``[13CH3+]`` is ``[`` ``1`` ``3`` ``C`` ``H`` ``3`` ``+`` ``]``, ``[Sc]``
+#: is ``[`` ``S`` ``c`` ``]`` and ``%12`` is ``%`` ``1`` ``2``. Because no part spans the boundary
+#: of two others, the longest-match reading of any concatenation of parts gives those parts back:
+#: every token sequence a model writes re-encodes to itself, and ``decode(encode(s)) == s``.
+#: (Whole symbols for every element would not be: ``[Sc]`` scandium and ``Sc`` thioether sulfur
+#: next to an aromatic carbon would share a spelling but not a reading.)
+SMILES_PARTS: tuple[str, ...] = tuple(dict.fromkeys([
+    "C", "c", "(", ")", "1", "O", "2", "N", "=", "n", "3", "[", "]", "H", "@", "F", "Cl", "S", "s", "o",
+    "#", "+", "-", "4", "Br", "5", "/", "\\", "6", "7", "8", "9", "0", "%", ".", "P", "p", "I", "B", "b",
+    "*", "$", ":", "~", ">", "<",
+    *_WHOLE,
+    *sorted({e[0] for e in ELEMENTS} - {"C", "N", "O", "H", "F", "S", "P", "I", "B"}),
+    *sorted(({e[1] for e in ELEMENTS if len(e) == 2} | {ch for a in _AROMATIC for ch in a}) - set("lr")),
+]))
+_SINGLE = frozenset(t for t in SMILES_PARTS if len(t) == 1)
+_PAIRS = frozenset(_WHOLE)
 
 
-_PARTS_BY_LEN = {n: frozenset(t for t in SMILES_PARTS if len(t) == n) for n in (1, 2, 3)}
-
-
-def _segment_parts(smi: str) -> list[tuple[int, str]] | None:
-    """A segmentation of ``smi`` into the fewest parts (ties: longer parts first), or ``None``.
-
-    The fallback for strings that are not SMILES syntax but are made of parts, such as what an
-    undertrained model writes (``CCd``, ``[@]``): every concatenation of parts can be encoded
-    again, in at most as many tokens, so decoded model output always re-encodes.
-    """
-    n = len(smi)
-    best = [0] + [None] * n  # best[i]: (tokens, next) covering smi[n-i:]... computed from the end
-    cost: list[int | None] = [None] * (n + 1)
-    step: list[int] = [0] * (n + 1)
-    cost[n] = 0
-    for i in range(n - 1, -1, -1):
-        for w in (3, 2, 1):
-            if i + w <= n and cost[i + w] is not None and smi[i:i + w] in _PARTS_BY_LEN[w]:
-                c = cost[i + w] + 1
-                if cost[i] is None or c < cost[i]:
-                    cost[i], step[i] = c, w
-    del best
-    if cost[0] is None:
-        return None
-    out, i = [], 0
-    while i < n:
-        out.append((i + 1, smi[i:i + step[i]]))
-        i += step[i]
-    return out
+def _bracket_context(smi: str, i: int) -> str:
+    """What the structure says about position ``i`` inside a bracket atom (for error messages)."""
+    open_ = smi.rfind("[", 0, i + 1)
+    if open_ < 0 or "]" in smi[open_:i]:
+        return ""
+    close = smi.find("]", i)
+    atom = smi[open_:close + 1] if close >= 0 else smi[open_:]
+    m = re.match(r"\[[0-9]*([A-Za-z][a-z]?)", atom)
+    if m:
+        sym = m.group(1)
+        one = sym[0]
+        if sym not in _ELEMENT_SET and sym not in _AROMATIC and not (
+                len(sym) == 2 and (one in _ELEMENT_SET or one in _AROMATIC) and sym[1] in "@H+-:]"):
+            if one not in _ELEMENT_SET and one not in _AROMATIC or len(sym) == 2:
+                return f": unknown element {sym!r} in bracket atom {atom!r}"
+    return f" in bracket atom {atom!r}"
 
 
 def _scan_smiles_parts(smi: str) -> tuple[list[tuple[int, str]], list[tuple[int, str, str]]]:
-    """``(1-based position, part)`` pairs of ``smi`` and the problems (the ``parts`` scheme).
-
-    SMILES syntax is read structurally (bracket atoms by their grammar, the organic subset
-    outside brackets). A string that is not SMILES but is made of parts is segmented into the
-    fewest parts instead (:func:`_segment_parts`); only a character that no part covers is a
-    problem, reported with what the structural reading did not understand there.
-    """
-    toks, problems = _scan_smiles_structured(smi)
-    if problems:
-        seg = _segment_parts(smi)
-        if seg is not None:
-            return seg, []
-    return toks, problems
-
-
-def _scan_smiles_structured(smi: str) -> tuple[list[tuple[int, str]], list[tuple[int, str, str]]]:
+    """``(1-based position, part)`` pairs of ``smi`` and the problems (the ``parts`` scheme)."""
     toks: list[tuple[int, str]] = []
     problems: list[tuple[int, str, str]] = []
-    pos, n = 0, len(smi)
-    while pos < n:
-        ch = smi[pos]
-        if ch == "[":
-            parts, pos, problem = _bracket_parts(smi, pos)
-            toks.extend(parts)
-            if problem:
-                problems.append(problem)
+    i, n = 0, len(smi)
+    while i < n:
+        two = smi[i:i + 2]
+        if two in _PAIRS:
+            toks.append((i + 1, two))
+            i += 2
             continue
-        if ch == "%":
-            m = re.compile(r"%(?:([0-9]{2})|\(([0-9]+)\))").match(smi, pos)
-            if m is None:
-                problems.append((pos + 1, smi[pos:pos + 3], "ring closure '%' must be followed by two digits or '(n)'"))
-                pos += 1
-                continue
-            toks.append((pos + 1, "%"))
-            if m.group(1):
-                toks.extend((pos + 2 + k, d) for k, d in enumerate(m.group(1)))
-            else:
-                toks.append((pos + 2, "("))
-                toks.extend((pos + 3 + k, d) for k, d in enumerate(m.group(2)))
-                toks.append((m.end(), ")"))
-            pos = m.end()
-            continue
-        m = _OUTSIDE_RE.match(smi, pos)
-        if m is not None:
-            toks.append((pos + 1, m.group()))
-            pos = m.end()
-            continue
-        if ch.isspace():
-            problems.append((pos + 1, ch, f"whitespace {ch!r} inside SMILES"))
-        elif ch == "]":
-            problems.append((pos + 1, ch, "']' without an opening '['"))
+        ch = smi[i]
+        if ch in _SINGLE:
+            toks.append((i + 1, ch))
+        elif ch.isspace():
+            problems.append((i + 1, ch, f"whitespace {ch!r} inside SMILES"))
+        elif ch in "lr":
+            prev = smi[i - 1:i + 1] if i else ch
+            problems.append((i + 1, ch, f"{ch!r} must end an element symbol (Cl, Br, Al, Cr, …); {prev!r} is none"
+                                        + _bracket_context(smi, i)))
         elif ch.isalpha():
-            problems.append((pos + 1, ch, f"{ch!r} is not an atom outside brackets (only B C N O P S F Cl Br I, "
-                                          "aromatic b c n o p s and *; write other elements in brackets, e.g. [Na])"))
+            ctx = _bracket_context(smi, i)
+            problems.append((i + 1, ch, f"{ch!r} is in no element symbol or aromatic atom"
+                                        + (ctx or " (outside brackets only B C N O P S F Cl Br I, aromatic "
+                                                  "b c n o p s and * are atoms; write others in brackets, "
+                                                  "e.g. [Na])")))
         else:
-            problems.append((pos + 1, ch, f"invalid SMILES character {ch!r}"))
-        pos += 1
+            problems.append((i + 1, ch, f"invalid SMILES character {ch!r}" + _bracket_context(smi, i)))
+        i += 1
     return toks, problems
 
 
@@ -271,8 +165,8 @@ def tokenize_smiles_parts(smi: str, *, name: str | None = None) -> list[str]:
     """Split a SMILES string into the parts of the fixed ``parts`` vocabulary (:data:`SMILES_PARTS`).
 
     Raises:
-        TokenizerError: naming the first thing that is not understood (an unknown element, a
-            malformed bracket atom or ring closure, a stray character) and its 1-based position.
+        TokenizerError: naming the first character no part covers, its 1-based position and, in a
+            bracket atom, what was not understood there (e.g. an unknown element).
     """
     toks, problems = _scan_smiles_parts(smi)
     if problems:
@@ -340,8 +234,9 @@ class SmilesTokenizer(Tokenizer):
       atoms, isotopes, chirality (``@``, ``@@``, ``@TH1`` … ``@OH30``), hydrogen counts, charges,
       atom classes, ring closures up to ``%(n)``, RDKit's dative bonds and ``[#6]``. A bracket
       atom is written as its parts (``[13CH3+]`` → ``[`` ``1`` ``3`` ``C`` ``H`` ``3`` ``+``
-      ``]``), so no molecule is rejected for a bracket atom the training data lacked; what is not
-      understood is named with its position (an unknown element, a malformed bracket atom).
+      ``]``), so no molecule is rejected for a bracket atom the training data lacked, and every
+      token sequence re-encodes to itself. A character no part covers is named with its position
+      and, in a bracket atom, the unknown element it belongs to.
     * ``"atoms"`` (the original scheme; every saved model without a ``scheme`` entry): atom-level
       tokens with each bracket atom one token, vocabulary built from the training corpus by
       :meth:`build` (most frequent first, ties alphabetical). A token the corpus lacked cannot be
