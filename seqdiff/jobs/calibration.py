@@ -282,7 +282,10 @@ def group_shift(model: Conditional, data: Conditional, group: Sequence[int], *, 
         if C >= 2:
             y = np.bincount(cid, weights=y_w, minlength=C)
             n_c = np.bincount(cid, minlength=C)
-            out["data_conditional_stderr"] = float(math.sqrt(C / (C - 1) * ((y - n_c * d_c) ** 2).sum()) / N)
+            se = float(math.sqrt(C / (C - 1) * ((y - n_c * d_c) ** 2).sum()) / N)
+            out["data_conditional_stderr"] = se
+            # is the data's shift itself resolved? (the background's error is negligible beside it)
+            out["data_shift_z"] = (d_c - d_u) / se if se > 0 else float("nan")
     return out
 
 
