@@ -167,3 +167,29 @@ def test_motif_calibration_on_the_shipped_dna_model_reports_every_offset():
     assert len(gc["model_conditional_by_offset"]) == 20
     for row in rep["k2"]["per_offset"]:
         assert 0 <= row["js"] <= 1 and row["js_noise"] > 0
+
+
+def test_in_record_model_conditional_of_an_exact_oracle_matches_data_holding_p0():
+    """Models of whole records: each occurrence is read in its own record (motif fixed, the rest
+    masked). For the exact oracle and data holding p0 exactly, the average over occurrences equals
+    the empirical composition: Σ_x p0(x) 1[x_j = m] p(x_{j+1} = a | x_j = m) = P(x_j = m, x_{j+1} = a).
+    With nothing fixed it is the exact unconditional marginal at each occurrence's offsets."""
+    from seqdiff.jobs.calibration import model_conditional_in_records
+
+    w = _weights(4)
+    orc = _oracle(w)
+    data = _dataset(w)
+    wins, src, starts = motif_windows(data, [MOTIF], 0, 1)  # the letter right after every MOTIF
+    assert set(starts.tolist()) == {0, 1, 2}
+    emp = empirical_conditional(wins, src, {0}, V)
+    mod = model_conditional_in_records(orc, Absorbing(V + 1), data, src, starts, 1, 0, 1)
+    assert mod.offsets == emp.offsets == [1] and mod.n_windows == len(wins)
+    assert np.allclose(mod.probs, emp.probs, atol=1e-12)
+    p0 = w / w.sum()
+    seqs = np.array(list(itertools.product(range(V), repeat=L)))
+    marg = np.array([[p0[seqs[:, i] == a].sum() for a in range(V)] for i in range(L)])
+    bg = model_conditional_in_records(orc, Absorbing(V + 1), data, src, starts, 1, 0, 1, fix_motif=False)
+    assert np.allclose(bg.probs[0], marg[starts + 1].mean(0), atol=1e-12)
+    # a miscalibrated model (another p0) is not
+    other = model_conditional_in_records(_oracle(_weights(5)), Absorbing(V + 1), data, src, starts, 1, 0, 1)
+    assert not np.allclose(other.probs, emp.probs, atol=1e-3)

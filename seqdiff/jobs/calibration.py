@@ -32,7 +32,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["motif_windows", "Conditional", "empirical_conditional", "model_conditional", "compare",
+__all__ = ["motif_windows", "Conditional", "empirical_conditional", "model_conditional",
+           "model_conditional_in_records", "compare", "group_share",
            "group_shift", "js_divergence", "motif_calibration"]
 
 
@@ -203,6 +204,51 @@ def model_conditional(denoiser, process, template: Sequence[int], k: int = 1, *,
     return Conditional(offsets, probs, None, V, k)
 
 
+@torch.no_grad()
+def model_conditional_in_records(denoiser, process, records: Sequence[Sequence[int]], src: np.ndarray,
+                                 starts: np.ndarray, motif_len: int, left: int, right: int, *,
+                                 fix_motif: bool = True, schedule=None, batch_size: int = 64) -> Conditional:
+    """The model's composition at each free offset, in the records the occurrences come from.
+
+    For models trained on whole records (proteins, molecules: the padded layout) a window is not
+    a sequence of its own: its letters depend on where the record starts and ends. Here each
+    occurrence ``(record src[n], start starts[n])`` gets the record's own length, every position
+    masked except the motif (``fix_motif=False``: nothing fixed, the unconditional counterpart),
+    and the model's clean-token distribution at ``start-left … start+motif_len+right`` is read;
+    the result is the average over occurrences, matched one to one with the data's windows.
+    """
+    from ..diffusion import Absorbing
+
+    if not isinstance(process, Absorbing):
+        raise ValueError("model_conditional_in_records needs an absorbing (masked) model")
+    ids = _data_ids(process)
+    V = len(ids)
+    width = left + motif_len + right
+    fixed = set(range(left, left + motif_len))
+    offsets = _kmer_offsets(width, fixed, 1)
+    device = next(denoiser.parameters()).device if isinstance(denoiser, torch.nn.Module) else torch.device("cpu")
+    total = np.zeros((len(offsets), V))
+    order = np.argsort([len(records[i]) for i in src], kind="stable")  # batch records of equal length
+    n = 0
+    for b in range(0, len(order), batch_size):
+        chunk = order[b:b + batch_size]
+        by_len: dict[int, list[int]] = {}
+        for c in chunk:
+            by_len.setdefault(len(records[src[c]]), []).append(int(c))
+        for length, cs in by_len.items():
+            x = torch.full((len(cs), length), process.mask_id, dtype=torch.long)
+            for r, c in enumerate(cs):
+                if fix_motif:
+                    j = int(starts[c])
+                    x[r, j:j + motif_len] = torch.as_tensor(list(records[src[c]][j:j + motif_len]))
+            p = _clean_probs(denoiser, process, x.to(device), schedule).numpy()
+            for r, c in enumerate(cs):
+                j0 = int(starts[c]) - left
+                total += p[r, [j0 + o for o in offsets]]
+                n += 1
+    return Conditional(offsets, total / max(n, 1), None, V, 1, n_windows=n)
+
+
 # ------------------------------------------------------------------------------ comparison
 def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     """Jensen–Shannon divergence in bits (0 … 1)."""
@@ -274,52 +320,78 @@ def group_shift(model: Conditional, data: Conditional, group: Sequence[int], *, 
     out = {"model_conditional": m_c, "data_conditional": d_c, "model_unconditional": m_u,
            "data_unconditional": d_u, "model_shift": m_c - m_u, "data_shift": d_c - d_u,
            "shift_ratio": (m_c - m_u) / (d_c - d_u) if d_c != d_u else float("nan")}
-    if windows is not None and clusters is not None and len(windows) >= 2:
-        free = np.asarray(data.offsets)
-        y_w = np.isin(windows[:, free], g).mean(1)  # each window's group share over the free offsets
-        uniq, cid = np.unique(clusters, return_inverse=True)
-        C, N = len(uniq), len(windows)
-        if C >= 2:
-            y = np.bincount(cid, weights=y_w, minlength=C)
-            n_c = np.bincount(cid, minlength=C)
-            se = float(math.sqrt(C / (C - 1) * ((y - n_c * d_c) ** 2).sum()) / N)
+    if windows is not None and clusters is not None:
+        _, se = group_share(windows, clusters, data.offsets, g)
+        if se == se:
             out["data_conditional_stderr"] = se
             # is the data's shift itself resolved? (the background's error is negligible beside it)
             out["data_shift_z"] = (d_c - d_u) / se if se > 0 else float("nan")
     return out
 
 
+def group_share(windows: np.ndarray, clusters: np.ndarray, offsets: Sequence[int], group: Sequence[int]
+                ) -> tuple[float, float]:
+    """The windows' mean share of ``group`` letters over ``offsets`` and its cluster-robust standard
+    error (``nan`` with fewer than two clusters)."""
+    windows = np.asarray(windows)
+    if len(windows) == 0:
+        return float("nan"), float("nan")
+    y_w = np.isin(windows[:, np.asarray(offsets)], list(group)).mean(1)  # each window's share
+    N = len(windows)
+    mean = float(y_w.mean())
+    uniq, cid = np.unique(clusters, return_inverse=True)
+    C = len(uniq)
+    if C < 2:
+        return mean, float("nan")
+    y = np.bincount(cid, weights=y_w, minlength=C)
+    n_c = np.bincount(cid, minlength=C)
+    return mean, float(math.sqrt(C / (C - 1) * ((y - n_c * mean) ** 2).sum()) / N)
+
+
 def motif_calibration(model, heldout: Sequence[str], motif: str, left: int, right: int, *, k: int = 1,
                       groups: dict[str, str] | None = None, background_limit: int = 200_000,
-                      bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
+                      bootstrap: int = 200, seed: int = 0, context: str = "template") -> dict[str, Any]:
     """The calibration report of a :class:`~seqdiff.model.SeqDiffModel` for one motif.
 
     ``heldout``: held-out sequences (strings of the model's domain); ``groups``: named letter groups
     (e.g. ``{"GC": "GC"}``) whose shift is reported. Composition (and, with ``k > 1``, the k-mer
-    spectrum) at every free offset of ``{left} motif {right}``.
+    spectrum) at every free offset around the motif. ``context="template"`` (models trained on
+    windows: DNA, text): the model sees the template ``{left} motif {right}`` alone;
+    ``context="record"`` (models trained on whole records: proteins, molecules): each occurrence's
+    own record, masked except the motif (:func:`model_conditional_in_records`; ``k = 1`` only).
     """
+    if context not in ("template", "record"):
+        raise ValueError(f"context must be 'template' or 'record', got {context!r}")
     tok = model.tokenizer
     mask = model.process.mask_id
     enc = [tok.encode(s) for s in heldout]
+    if context == "record":
+        enc = [e for e in enc if len(e) <= model.max_len]
+        k = 1
     mot = tok.encode(motif)
-    wins, src, _ = motif_windows(enc, mot, left, right)
+    wins, src, starts = motif_windows(enc, mot, left, right)
     fixed = set(range(left, left + len(mot)))
     V = tok.num_data_tokens
     template = [mask] * left + mot + [mask] * right
-    report: dict[str, Any] = {"motif": motif, "left": left, "right": right, "windows": int(len(wins)),
-                              "sequences": int(len(set(src.tolist())))}
+    report: dict[str, Any] = {"motif": motif, "left": left, "right": right, "context": context,
+                              "windows": int(len(wins)), "sequences": int(len(set(src.tolist())))}
     if len(wins) < 2:
         report["note"] = "fewer than two motif-matched windows in the held-out data"
         return report
     den, proc, sch = model.denoiser, model.process, model.schedule
     for kk in sorted({1, k}):
         emp = empirical_conditional(wins, src, fixed, V, k=kk)
-        mod = model_conditional(den, proc, template, k=kk, schedule=sch)
+        if context == "record":
+            mod = model_conditional_in_records(den, proc, enc, src, starts, len(mot), left, right, schedule=sch)
+        else:
+            mod = model_conditional(den, proc, template, k=kk, schedule=sch)
         report[f"k{kk}"] = compare(mod, emp, bootstrap=bootstrap, seed=seed)
         if kk == 1:
             m1, e1 = mod, emp
     if groups:
-        bg_model = model_conditional(den, proc, [mask] * len(template), k=1, schedule=sch)
+        bg_model = model_conditional_in_records(den, proc, enc, src, starts, len(mot), left, right,
+                                                fix_motif=False, schedule=sch) if context == "record" else \
+            model_conditional(den, proc, [mask] * len(template), k=1, schedule=sch)
         flat = np.concatenate([np.asarray(e) for e in enc])[:background_limit]
         bg_data = np.bincount(flat, minlength=V)[:V] / len(flat)
         report["groups"] = {}
