@@ -40,7 +40,7 @@ TASKS = {
     "dna": ("dna", ["datasets/dm3_upstream/valid.fa.gz", "datasets/dm3_upstream/test.fa.gz"],
             "datasets/dm3_upstream/train.fa.gz", ["TATAAAA", "AAAAAAA", "CGCGCGC"], 45, 45, 3, {"GC": "GC"}),
     "protein": ("protein", ["datasets/uniprot/valid.fa.gz", "datasets/uniprot/test.fa.gz"],
-                "datasets/uniprot/train.fa.gz", ["AAAA", "QQQQ", "LLLL"], 15, 15, 2,
+                "datasets/uniprot/train.fa.gz", ["LLL", "EEE", "GGG"], 10, 10, 1,
                 {"hydrophobic AILMFVW": "AILMFVW", "motif letter": None}),
     "text": ("text", ["datasets/text8_wiki/valid.txt", "datasets/text8_wiki/test.txt"],
              "datasets/text8_wiki/train.txt", [" the ", "tion"], 20, 20, 2, {"space": " ", "vowels aeiou": "aeiou"}),

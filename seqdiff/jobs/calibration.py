@@ -266,8 +266,9 @@ def compare(model: Conditional, data: Conditional, *, bootstrap: int = 200, seed
             z_floor: float | None = None) -> dict[str, Any]:
     """Offset-by-offset comparison of a model conditional with an empirical one (same offsets).
 
-    Per offset: total variation, JS divergence, and the JS that sampling alone gives: the mean JS
-    between the model's distribution and ``n_windows`` draws from it (``bootstrap`` replicates).
+    Per offset: total variation, JS divergence, and the TV and JS that sampling alone gives: their
+    mean between the model's distribution and ``n_windows`` draws from it (``bootstrap``
+    replicates) — a calibrated model sits at that floor, not at 0.
     z-scores ``(model - data) / stderr`` use the empirical standard errors, floored at
     ``z_floor`` (default ``1/N``, one window's worth) so unseen letters do not divide by zero.
     """
@@ -286,9 +287,10 @@ def compare(model: Conditional, data: Conditional, *, bootstrap: int = 200, seed
         if bootstrap and N:
             draws = rng.multinomial(N, pm / pm.sum(), size=bootstrap) / N
             row["js_noise"] = float(np.mean([js_divergence(pm, d) for d in draws]))
+            row["tv_noise"] = float(np.mean(0.5 * np.abs(draws - pm).sum(1)))
         rows.append(row)
     out = {"k": data.k, "windows": N, "clusters": data.n_clusters, "per_offset": rows}
-    for key in ("tv", "js", "js_noise", "max_abs_z"):
+    for key in ("tv", "tv_noise", "js", "js_noise", "max_abs_z"):
         vals = [row[key] for row in rows if key in row]
         if vals:
             out[f"mean_{key}"] = float(np.mean(vals))
