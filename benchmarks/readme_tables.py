@@ -132,6 +132,18 @@ def _speed(results: Path) -> str:
                     {"train tokens/s": "{:,.0f}", "sample seq/s": "{:.2f}"})
 
 
+@table("gb1-singles")
+def _gb1_singles(results: Path) -> str:
+    r = _load(results, "gb1_singles.json")
+    lines = ["| method | Spearman with stability (−ΔΔG_fold) | 95 % bootstrap interval | p | mutants |",
+             "|---|---|---|---|---|"]
+    for row in r["rows"]:
+        lo, hi = row["ci95"]
+        lines.append(f"| {row['method']} | {row['spearman']:+.3f} | {lo:+.3f} to {hi:+.3f} | "
+                     f"{row['p_value']:.2g} | {row['n']} |")
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------ benchmarks/bench_correct.py results
 def _pct(v: float, nd: int = 2) -> str:
     return f"{100 * v:.{nd}f} %"
