@@ -225,3 +225,13 @@ def test_stop_codons_get_a_status_never_dropped(tmp_path, wt):
     assert code == 0, err.getvalue()
     assert "2 nonsense variant(s) kept unscored" in out.getvalue()
     assert len(pd.read_csv(tmp_path / "s.csv")) == 5
+
+
+def test_errors_after_a_stop_name_the_row_as_given(wt):
+    from seqdiff.jobs.scoring import score_variants
+    from seqdiff.model import load_model
+    from seqdiff.pretrained import resolve_model
+
+    table = read_variants(pd.DataFrame({"mutant": ["Y2A", "K3*", "Y2J"]}), wt)
+    with pytest.raises(VariantError, match=r"row 3 \('Y2J'\)"):
+        score_variants(load_model(resolve_model("protein")), wt, table, methods=["masked_marginal"])

@@ -169,7 +169,8 @@ def score_variants(model, wt_seq: str, table, *, methods: Sequence[str] = ("auto
         if auto not in methods:
             methods.insert(0, auto)
     out = table.copy()
-    edits = [variant_token_edits(tok, wt_seq, m, row=i + 1) for i, m in enumerate(out["mutant"])]
+    rows = np.flatnonzero(ok) + 1  # errors name the row of the table as given
+    edits = [variant_token_edits(tok, wt_seq, m, row=int(r)) for r, m in zip(rows, out["mutant"])]
     var_ids = torch.stack([wt.clone().index_put_((torch.tensor([p for p, _, _ in e], dtype=torch.long),),
                                                   torch.tensor([m for _, _, m in e], dtype=torch.long))
                            if e else wt.clone() for e in edits]) if edits else wt[None][:0]
