@@ -118,14 +118,9 @@ def _bracket_context(smi: str, i: int) -> str:
         return ""
     close = smi.find("]", i)
     atom = smi[open_:close + 1] if close >= 0 else smi[open_:]
-    m = re.match(r"\[[0-9]*([A-Za-z][a-z]?)", atom)
-    if m:
-        sym = m.group(1)
-        one = sym[0]
-        if sym not in _ELEMENT_SET and sym not in _AROMATIC and not (
-                len(sym) == 2 and (one in _ELEMENT_SET or one in _AROMATIC) and sym[1] in "@H+-:]"):
-            if one not in _ELEMENT_SET and one not in _AROMATIC or len(sym) == 2:
-                return f": unknown element {sym!r} in bracket atom {atom!r}"
+    m = re.match(r"\[[0-9]*([A-Za-z][a-z]?)", atom)  # isotope, then the element symbol
+    if m and m.group(1) not in _ELEMENT_SET and m.group(1) not in _AROMATIC:
+        return f": unknown element {m.group(1)!r} in bracket atom {atom!r}"
     return f" in bracket atom {atom!r}"
 
 
