@@ -157,7 +157,7 @@ def test_motif_consensus():
 
 
 # --------------------------------------------------------------------------- fetch pipeline (offline)
-def _fake_mavenn_wheel(path: Path) -> Path:
+def _fake_mavenn_wheel(path: Path, proline_ddg: float = 2.0) -> Path:
     singles = [("Q", 1, "A"), ("Y", 2, "C"), ("K", 3, "L"), ("T", 16, "A"), ("V", 53, "A"), ("E", 55, "Q")]
     rows = []
     sets = ["training"] * 8 + ["validation", "test"]
@@ -177,6 +177,9 @@ def _fake_mavenn_wheel(path: Path) -> Path:
     nrows += [f"{F.apply_mutant(wt_n, f'Y2{a}')},Y03{a},0.{i}" for i, a in enumerate("ACDEFGH")]
     nrows += [f"{F.apply_mutant(wt_n, f'K3{a}')},K04{a},0.{i}" for i, a in enumerate("ACDEFGH")]
     nrows += [f"{F.apply_mutant(wt_n, 'L6I')},\"C, L07I\",-0.9", f"{WT},\"WT, WT , T02Q\",-0.3"]
+    # substitutions to proline: destabilising (large positive ddG_fold) in the real direction
+    nrows += [f"{F.apply_mutant(wt_n, f'{WT[i - 1]}{i}P')},{WT[i - 1]}{i + 1:02d}P,{proline_ddg + 0.1 * (i % 3)}"
+              for i in (16, 17, 18, 20, 25)]
     nisthal = "x,name,y\n" + "\n".join(nrows) + "\n"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("mavenn/examples/datasets/gb1_data.csv.gz", gzip.compress(gb1.encode()))
@@ -213,6 +216,11 @@ def test_fetch_converts_then_is_idempotent(tmp_path, monkeypatch):
     assert sg.loc[sg["name"] == "C, L07I", "mutant_native"].item() == "L7I"
     assert sg.loc[sg["name"] == "T02A", "mutant_vs_olson_wt"].item() == "Q1A"
     assert "0.500000" in man["stats"]["fitness_definition"]["doubles"]
+    # the singles carry their documented label: ddG_fold = y (positive = destabilising), stability = -y
+    assert "fitness" not in sg.columns
+    assert (sg["ddG_fold"] == sg["y"]).all() and (sg["stability"] == -sg["y"]).all()
+    chk = man["stats"]["singles_direction_check"]
+    assert chk["proline"]["n"] == 5 and chk["proline"]["mean_ddG_fold"] > chk["other"]["mean_ddG_fold"]
 
     # second run: nothing converted, says so
     boom = dataclasses.replace(F.CORPORA["gb1"], convert=lambda *a: pytest.fail("converted again"))
@@ -235,6 +243,29 @@ def test_fetch_converts_then_is_idempotent(tmp_path, monkeypatch):
     # the pinned checksums are enforced by default
     with pytest.raises(F.ChecksumError, match="pinned"):
         F.fetch("gb1", tmp_path / "other", package_file=pkg, log=logs.append)
+
+
+def test_fetch_gb1_rejects_singles_of_the_wrong_sign(tmp_path):
+    """A package whose singles' label had the other sign (prolines stabilising) fails the fetch,
+    leaving nothing behind."""
+    pkg = _fake_mavenn_wheel(tmp_path / "mavenn-1.1.4-py3-none-any.whl", proline_ddg=-2.0)
+    out = tmp_path / "gb1"
+    with pytest.raises(F.FetchError, match="direction check failed"):
+        F.fetch("gb1", out, package_file=pkg, verify_checksums=False, log=lambda m: None)
+    assert not (out / "singles.csv").exists() and not (out / "manifest.json").exists()
+
+
+def test_gb1_direction_check_on_the_shipped_singles():
+    """The committed singles: ddG_fold = y, stability = -ddG_fold, prolines destabilise."""
+    sg = pd.read_csv(DATASETS / "gb1" / "singles.csv")
+    assert "fitness" not in sg.columns
+    assert (sg["ddG_fold"] == sg["y"]).all() and (sg["stability"] == -sg["ddG_fold"]).all()
+    chk = F._gb1_singles_direction(sg["mutant"].tolist(), sg["ddG_fold"].tolist())
+    assert chk["proline"]["n"] == 34 and chk["welch_t"] > 5
+    to_p = sg["mutant"].str.endswith("P")
+    assert sg.loc[to_p, "ddG_fold"].mean() > sg.loc[~to_p, "ddG_fold"].mean() + 1.0
+    with pytest.raises(F.FetchError, match="direction check failed"):
+        F._gb1_singles_direction(sg["mutant"].tolist(), sg["stability"].tolist())
 
 
 def test_fetch_wikitext8_from_local_wheel(tmp_path):

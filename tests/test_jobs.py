@@ -22,7 +22,6 @@ from seqdiff.jobs.generate import OutputWriter, infill, sample_job
 from seqdiff.jobs.scoring import elbo_scores, masked_marginal_scores
 from seqdiff.jobs.template import TemplateError
 from seqdiff.model import load_model
-from seqdiff.tokenizers.smiles import tokenize_smiles
 from seqdiff.training.config import load_config
 from seqdiff.training.train import train
 
@@ -164,7 +163,7 @@ def test_infill_top_k_and_valid_only(models):
     valid = infill(model, "C{4-8}", 12, steps=8, valid_only=True, seed=1)
     assert all(c.metrics["valid"] for c in valid)
     chosen = infill(model, "C{2-6}O", 4, steps=4, lengths="likelihood", seed=0)
-    assert len(chosen) == 4 and all(tokenize_smiles(c.sequence)[-1] == "O" for c in chosen)
+    assert len(chosen) == 4 and all(model.tokenizer.tokenize(c.sequence)[-1] == "O" for c in chosen)
 
 
 @pytest.mark.parametrize("template,message", [

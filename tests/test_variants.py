@@ -181,3 +181,57 @@ def test_blosum62_score(wt, doubles):
     assert scores == [sum(BLOSUM62[w][t] for w, _, t in parse_mutant(m)) for m in muts]
     with pytest.raises(VariantError, match="row 2"):
         blosum62_scores(wt, ["Q1A", "K1A"])
+
+
+def test_stop_codons_get_a_status_never_dropped(tmp_path, wt):
+    """A nonsense variant (``*``) is kept in the scored table with a missing score and a
+    ``score_status`` saying why; the missense rows score exactly as they do without it."""
+    import contextlib
+    import io
+
+    import numpy as np
+
+    from seqdiff.cli import main
+    from seqdiff.jobs.scoring import score_variants
+    from seqdiff.jobs.variants import nonsense_position, score_status
+    from seqdiff.model import load_model
+    from seqdiff.pretrained import resolve_model
+
+    assert nonsense_position("Y2A") is None and nonsense_position("K3*") == 3
+    assert nonsense_position("E55*:K3*") == 3 and nonsense_position([("Y", 2, "A"), ("E", 55, "*")]) == 55
+    assert score_status("Y2A:K3R") == "scored"
+    assert score_status("Y2A:K3*").startswith("not scored: stop at position 3 truncates the protein after residue 2")
+    rows = ["Y2A", "K3*", "WT", "E55*:Y2A", "K9R"]
+    table = read_variants(pd.DataFrame({"mutant": rows, "y": [1.0, 2.0, 3.0, 4.0, 5.0]}), wt)
+    model = load_model(resolve_model("protein"))
+    got = score_variants(model, wt, table, methods=["masked_marginal"])
+    assert list(got["mutant"]) == ["Y2A", "K3*", "WT", "Y2A:E55*", "K9R"] and list(got["y"]) == [1, 2, 3, 4, 5]
+    assert list(got["score_status"] == "scored") == [True, False, True, False, True]
+    assert got["score_status"][3].startswith("not scored: stop at position 55")
+    missense = score_variants(model, wt, table.iloc[[0, 2, 4]], methods=["masked_marginal"])
+    s = got["score_masked_marginal"].to_numpy()
+    assert np.isnan(s[[1, 3]]).all()
+    assert np.array_equal(s[[0, 2, 4]], missense["score_masked_marginal"].to_numpy())
+    # a table of stops only still comes back whole
+    only = score_variants(model, wt, table.iloc[[1]], methods=["masked_marginal", "elbo"], n_t=2)
+    assert len(only) == 1 and np.isnan(only["score_elbo"]).all() and only["score_status"].iloc[0] != "scored"
+    # the CLI writes every row and says how many were not scored
+    src = tmp_path / "v.csv"
+    pd.DataFrame({"mutant": rows}).to_csv(src, index=False)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["score", "-m", "protein", "--wt", wt, "--variants", str(src), "-o", str(tmp_path / "s.csv"),
+                     "-q"])
+    assert code == 0, err.getvalue()
+    assert "2 nonsense variant(s) kept unscored" in out.getvalue()
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 5
+
+
+def test_errors_after_a_stop_name_the_row_as_given(wt):
+    from seqdiff.jobs.scoring import score_variants
+    from seqdiff.model import load_model
+    from seqdiff.pretrained import resolve_model
+
+    table = read_variants(pd.DataFrame({"mutant": ["Y2A", "K3*", "Y2J"]}), wt)
+    with pytest.raises(VariantError, match=r"row 3 \('Y2J'\)"):
+        score_variants(load_model(resolve_model("protein")), wt, table, methods=["masked_marginal"])

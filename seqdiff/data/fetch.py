@@ -1377,6 +1377,33 @@ _GB1_RAW = ("set", "dist", "input_ct", "selected_ct", "y", "x")
 _GB1_SET = {"training": "train", "validation": "valid", "test": "test"}
 
 
+def _gb1_singles_direction(mutants: Sequence[str], ddg: Sequence[float], *, min_t: float = 3.0) -> dict:
+    """Pin the sign of the singles' label: substitutions *to* proline (which breaks the strands and
+    the helix of GB1's fold) must destabilise on average, i.e. have a clearly larger ``ddG_fold``
+    than the other substitutions (Welch t >= ``min_t``). A label of the other sign fails the fetch."""
+    import numpy as np
+
+    new = np.array([parse_mutant(m)[0][2] for m in mutants])
+    old = np.array([parse_mutant(m)[0][0] for m in mutants])
+    y = np.asarray(ddg, dtype=float)
+    pro, rest = y[(new == "P") & (old != "P")], y[new != "P"]
+    if len(pro) < 2 or len(rest) < 2:
+        raise FetchError(f"gb1: singles direction check needs proline and other substitutions "
+                         f"(got {len(pro)} and {len(rest)})")
+    diff = float(pro.mean() - rest.mean())
+    se = float(np.sqrt(pro.var(ddof=1) / len(pro) + rest.var(ddof=1) / len(rest)))
+    t = diff / se if se > 0 else float("inf") * np.sign(diff)
+    out = {"rule": f"mean ddG_fold of substitutions to proline exceeds the others' (Welch t >= {min_t})",
+           "proline": {"n": int(len(pro)), "mean_ddG_fold": round(float(pro.mean()), 4)},
+           "other": {"n": int(len(rest)), "mean_ddG_fold": round(float(rest.mean()), 4)},
+           "welch_t": round(float(t), 2)}
+    if not t >= min_t:
+        raise FetchError(f"gb1: singles direction check failed: substitutions to proline have mean ddG_fold "
+                         f"{pro.mean():.3f} against {rest.mean():.3f} for the others (Welch t {t:.2f} < {min_t}); "
+                         "the label's sign is not 'positive = destabilising'")
+    return out
+
+
 def _convert_gb1(files, stage: _Staging, log: _Logger) -> dict:
     import numpy as np
     import pandas as pd
@@ -1445,7 +1472,11 @@ def _convert_gb1(files, stage: _Staging, log: _Logger) -> dict:
     n.insert(0, "mutant", sm)
     n.insert(1, "mutant_native", sm_native)
     n.insert(2, "mutant_vs_olson_wt", sm_olson)
-    n.insert(3, "fitness", n["y"])
+    # Nisthal et al.'s `y` is the change in folding free energy, positive = destabilising (MAVE-NN's
+    # tutorial uses it as dG_F - dG_F,wt); `stability` is its negative, for a higher-is-better column
+    n.insert(3, "ddG_fold", n["y"])
+    n.insert(4, "stability", 0.0 - n["y"])  # not -y: no "-0.0" cells
+    direction = _gb1_singles_direction(n["mutant"].tolist(), n["ddG_fold"].tolist())
     n["split"] = split_records(n["mutant"].tolist(), seed=SEED, salt="gb1-singles")
     with stage.open("singles.csv") as fh:
         n.to_csv(fh, index=False, lineterminator="\n")
@@ -1459,7 +1490,9 @@ def _convert_gb1(files, stage: _Staging, log: _Logger) -> dict:
              "wild type of singles.csv", wt_n),
         ])
     log(f"gb1: {len(d):,} doubles (Olson 2014), {len(n)} singles (Nisthal 2019); "
-        f"all wild-type letters verified")
+        f"all wild-type letters verified; singles' direction: to-proline mean ddG_fold "
+        f"{direction['proline']['mean_ddG_fold']:+.3f} vs {direction['other']['mean_ddG_fold']:+.3f} "
+        f"(Welch t {direction['welch_t']:.1f})")
     return {
         "stats": {
             "wild_type": wt, "wild_type_nisthal2019": wt_n, "length": L,
@@ -1468,15 +1501,19 @@ def _convert_gb1(files, stage: _Staging, log: _Logger) -> dict:
             "fitness_definition": {"doubles": f"fitness = y as distributed = log2((selected_ct+1)/(input_ct+1)) "
                                               f"{'-' if c_wt < 0 else '+'} {abs(c_wt):.6f} (max deviation "
                                               f"{dev:.1e}): log2 enrichment relative to the wild type",
-                                   "singles": "y as distributed with MAVE-NN's nisthal example "
-                                              "(stability measurement of Nisthal et al. 2019)"},
+                                   "singles": "ddG_fold = y as distributed with MAVE-NN's nisthal example: the "
+                                              "change in folding free energy (kcal/mol) of Nisthal et al. 2019, "
+                                              "positive = destabilising; stability = -ddG_fold (higher = more "
+                                              "stable). The singles have no `fitness` column."},
+            "singles_direction_check": direction,
         },
         "splits": {"method": "doubles: MAVE-NN's own `set` column (training/validation/test); "
                              "singles: `split` column by SHA-256 rank of the mutant, seed 0, 90/5/5",
                    **splits},
         "variants": {"train/valid/test.csv.gz": "530,737 double mutants (Olson et al. 2014); the "
                                                 "package holds no single mutants of this scan",
-                     "singles.csv": "813 single mutants (Nisthal et al. 2019) on the T2 background"},
+                     "singles.csv": "813 single mutants (Nisthal et al. 2019) on the T2 background, "
+                                    "labelled ddG_fold (kcal/mol, positive = destabilising) and stability = -ddG_fold"},
     }
 
 
@@ -1676,7 +1713,7 @@ _register(Corpus(
 _register(Corpus(
     name="gb1", domain="variants",
     summary="Protein G B1 domain fitness landscape: 530,737 double mutants (Olson et al. 2014) + "
-            "813 single mutants (Nisthal et al. 2019)",
+            "813 single mutants with folding ddG (Nisthal et al. 2019)",
     source=Source("pip", "mavenn", "1.1.4",
                   ("mavenn/examples/datasets/gb1_data.csv.gz", "mavenn/examples/datasets/nisthal_data.csv.gz"),
                   "b54077ee40a94892ace26b609b1b6778bc906e14483d7e74f8258c9731871e57",

@@ -160,7 +160,9 @@ def _score(args) -> int:
                                 batch_size=args.batch_size, progress=tick)
     _write_csv_atomic(df, Path(args.out))
     cols = [c for c in df.columns if c.startswith("score_") or c in ("nll_nats", "bits_per_token")]
-    print(f"wrote {len(df)} rows to {args.out} (columns: {', '.join(cols)})")
+    unscored = int((df["score_status"] != "scored").sum()) if "score_status" in df else 0
+    print(f"wrote {len(df)} rows to {args.out} (columns: {', '.join(cols)})"
+          + (f"; {unscored} nonsense variant(s) kept unscored, see score_status" if unscored else ""))
     return 0
 
 

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from ..diffusion import Absorbing, DiffusionLoss, elbo
 from ..diffusion.processes import NoiseLevel
-from .variants import VariantError, parse_mutant
+from .variants import VariantError, parse_mutant, score_status
 
 __all__ = ["masked_marginal_scores", "elbo_scores", "score_variants", "score_sequences", "variant_token_edits"]
 
@@ -149,7 +149,14 @@ def score_variants(model, wt_seq: str, table, *, methods: Sequence[str] = ("auto
     Methods: ``masked_marginal`` (absorbing diffusion models), ``elbo`` (any diffusion model; adds
     ``score_elbo_se``), ``ar`` (AR baseline: exact log-likelihood ratio); ``auto`` = masked marginal
     for absorbing models, ELBO for uniform ones, ``ar`` for the baseline.
+
+    Nonsense variants (a stop ``*``) get missing scores; the ``score_status`` column says why for
+    every row (:func:`~seqdiff.jobs.variants.score_status`), so no row is dropped.
     """
+    full = table
+    status = [score_status(m) for m in full["mutant"]]
+    ok = np.array([st == "scored" for st in status], dtype=bool)
+    table = full[ok] if len(full) else full
     tok = model.tokenizer
     if len(wt_seq) > model.max_len:
         raise ValueError(f"the wild type has {len(wt_seq)} positions; the model allows {model.max_len}")
@@ -162,7 +169,8 @@ def score_variants(model, wt_seq: str, table, *, methods: Sequence[str] = ("auto
         if auto not in methods:
             methods.insert(0, auto)
     out = table.copy()
-    edits = [variant_token_edits(tok, wt_seq, m, row=i + 1) for i, m in enumerate(out["mutant"])]
+    rows = np.flatnonzero(ok) + 1  # errors name the row of the table as given
+    edits = [variant_token_edits(tok, wt_seq, m, row=int(r)) for r, m in zip(rows, out["mutant"])]
     var_ids = torch.stack([wt.clone().index_put_((torch.tensor([p for p, _, _ in e], dtype=torch.long),),
                                                   torch.tensor([m for _, _, m in e], dtype=torch.long))
                            if e else wt.clone() for e in edits]) if edits else wt[None][:0]
@@ -177,7 +185,8 @@ def score_variants(model, wt_seq: str, table, *, methods: Sequence[str] = ("auto
             if model.is_ar:
                 raise ValueError("the AR baseline has an exact likelihood: use --method ar")
             s, se, nv, nw = elbo_scores(model.denoiser, model.loss, wt, var_ids, n_t=n_t, seed=seed,
-                                        batch_size=batch_size, progress=progress)
+                                        batch_size=batch_size, progress=progress) if len(var_ids) else \
+                (torch.zeros(0),) * 4
             out["score_elbo"] = s.numpy()
             out["score_elbo_se"] = se.numpy()
             out["nll_bound_nats"] = nv.numpy()
@@ -191,6 +200,14 @@ def score_variants(model, wt_seq: str, table, *, methods: Sequence[str] = ("auto
             out["score_ar"] = (torch.cat(ll) - ll_wt).numpy() if ll else np.zeros(0)
         else:
             raise ValueError(f"unknown scoring method {method!r} (masked_marginal | elbo | ar | auto)")
+    if not ok.all():  # every row comes back, in order: nonsense rows with missing scores
+        res = full.copy()
+        for c in [c for c in out.columns if c not in full.columns]:
+            col = np.full(len(full), np.nan)
+            col[ok] = out[c].to_numpy(dtype=float)
+            res[c] = col
+        out = res
+    out["score_status"] = status
     return out
 
 

@@ -32,7 +32,13 @@ __all__ = [
     "BLOSUM62_ALPHABET",
     "MUTANT_COLUMNS",
     "SEQUENCE_COLUMNS",
+    "STOP",
+    "nonsense_position",
+    "score_status",
 ]
+
+#: The stop letter of DMS notation (a nonsense substitution, e.g. ``K45*``).
+STOP = "*"
 
 _SUB_RE = re.compile(r"([A-Z*])(\d+)([A-Z*])")
 _SEP_RE = re.compile(r"[:;]")
@@ -197,6 +203,29 @@ def mutant_from_sequences(wt: str, seq: str, offset: int = 0) -> str:
     return format_mutant((w, i + 1 + offset, m) for i, (w, m) in enumerate(zip(wt, seq)) if w != m)
 
 
+def nonsense_position(mutant: str | Sequence[Mutation]) -> int | None:
+    """The first position substituted by a stop (``*``), or ``None`` for a missense variant.
+
+    A nonsense variant truncates the protein after the residue before that position; a model of
+    full-length sequences has no likelihood for it (see :func:`score_status`).
+    """
+    muts = parse_mutant(mutant) if isinstance(mutant, str) else list(mutant)
+    stops = [p for w, p, t in muts if t == STOP and w != STOP]
+    return min(stops) if stops else None
+
+
+def score_status(mutant: str | Sequence[Mutation]) -> str:
+    """Why a variant does or does not get a model score: ``"scored"``, or for a nonsense variant
+    ``"not scored: stop at position P truncates the protein after residue P-1 (the model scores
+    full-length sequences)"``. Scorers give such rows a missing score and this status, so a table
+    with stops is scored in full and no row is silently dropped."""
+    p = nonsense_position(mutant)
+    if p is None:
+        return "scored"
+    return (f"not scored: stop at position {p} truncates the protein after residue {p - 1} "
+            "(the model scores full-length sequences)")
+
+
 # ================================================================ tables
 def _find_column(columns: Sequence[str], wanted: Sequence[str]) -> str | None:
     lower = {str(c).strip().lower(): c for c in columns}
@@ -231,7 +260,8 @@ def read_variants(
         A copy of the table with the columns ``mutant`` (canonical DMS
         notation), ``sequence``, ``num_mutations`` (synonymous substitutions
         not counted) and ``positions`` (tuple of mutated 1-based positions)
-        set, every row validated against ``wt_seq``.
+        set, every row validated against ``wt_seq``.  Nonsense variants
+        (a stop ``*``) are kept; scorers mark them (:func:`score_status`).
 
     Raises:
         VariantError: naming the 1-based data row (the first row after the

@@ -12,7 +12,7 @@ from typing import Any
 from .base import Tokenizer, TokenizerError, id_dtype, register_tokenizer, registered_kinds, tokenizer_from_dict
 from .dna import IUPAC_AMBIGUITY, DNATokenizer
 from .protein import CANONICAL_AMINO_ACIDS, EXTRA_AMINO_ACIDS, ProteinTokenizer
-from .smiles import SmilesTokenizer, canonicalize, is_valid_smiles, randomize, tokenize_smiles
+from .smiles import SmilesTokenizer, canonicalize, is_valid_smiles, randomize, tokenize_smiles, tokenize_smiles_parts
 from .text import TEXT8_ALPHABET, BPETokenizer, ByteTokenizer, CharTokenizer
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "EXTRA_AMINO_ACIDS",
     "SmilesTokenizer",
     "tokenize_smiles",
+    "tokenize_smiles_parts",
     "canonicalize",
     "randomize",
     "is_valid_smiles",
@@ -52,8 +53,12 @@ def build_tokenizer(kind: str, **kwargs: Any) -> Tokenizer:
       ``min_frequency`` to train one.
     * ``"dna"``: ``ambiguity`` (``"error"``/``"N"``), ``rna``.
     * ``"protein"``: ``allow_gaps``, ``strip_stop``.
-    * ``"smiles"``: either ``tokens`` (a vocabulary) or ``smiles`` (training
-      SMILES) plus optional ``min_count``/``extra_tokens``.
+    * ``"smiles"``: ``scheme`` (``"parts"``, the default for a new vocabulary:
+      the fixed one that covers every RDKit-parsable SMILES; or ``"atoms"``:
+      the original corpus-built atom vocabulary) and either ``tokens`` (an
+      explicit vocabulary, ``"atoms"`` unless ``scheme`` says otherwise) or
+      ``smiles`` (training SMILES, checked; for ``"atoms"`` the vocabulary is
+      built from them, with optional ``min_count``/``extra_tokens``).
 
     All kinds accept ``use_bos_eos`` and ``mask_placeholder``.
     """
@@ -76,10 +81,13 @@ def build_tokenizer(kind: str, **kwargs: Any) -> Tokenizer:
     if kind == "protein":
         return ProteinTokenizer(**kwargs)
     if kind == "smiles":
-        if "tokens" in kwargs:
+        if "tokens" in kwargs:  # an explicit vocabulary: "atoms" unless scheme says otherwise
             return SmilesTokenizer(**kwargs)
+        kwargs.setdefault("scheme", "parts")  # new models cover all the chemistry RDKit parses
         smiles = kwargs.pop("smiles", None)
         if smiles is None:
+            if kwargs["scheme"] == "parts":
+                return SmilesTokenizer.parts(**{k: v for k, v in kwargs.items() if k != "scheme"})
             raise ValueError("smiles needs tokens=[...] or smiles=[...] to build a vocabulary")
         return SmilesTokenizer.build(smiles, **kwargs)
     raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of char, byte, bpe, dna, protein, smiles")

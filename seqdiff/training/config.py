@@ -70,7 +70,9 @@ class TokenizerConfig:
     kind: str = doc("auto", "Tokenizer: char (text8 a-z + space), byte, bpe, dna, protein, smiles; `auto` picks "
                     "by data kind (text→char).", choices=("auto", "char", "byte", "bpe", "dna", "protein", "smiles"))
     options: dict = doc(None, "Keyword options for the tokenizer (e.g. dna: {ambiguity: N}; bpe: {vocab_size: 4096}; "
-                        "char: {alphabet: ..., lowercase: true}; protein: {allow_gaps: true}).", factory=dict)
+                        "char: {alphabet: ..., lowercase: true}; protein: {allow_gaps: true}; smiles: {scheme: atoms} for the "
+                        "corpus-built atom vocabulary instead of the default `parts`, which covers every "
+                        "RDKit-parsable SMILES).", factory=dict)
 
 
 @dataclass
