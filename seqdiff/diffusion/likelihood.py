@@ -12,13 +12,18 @@ times per sequence:
 For the discrete-time multinomial loss the sum over ``k = 1..T`` is stratified the same way
 (``n_t ≥ T`` enumerates every step exactly once). Each estimate is unbiased.
 
-Standard errors: the ``n_t`` times are drawn as ``R`` independent replicate grids of ``n_t / R``
-points each (``replicates``, default up to 8), and the reported standard error is the spread of the
-``R`` replicate means over ``√R`` — a valid estimate whatever the correlation inside a grid
-(antithetic pairs, strata) and however heavy the tail of the per-time terms (the ``1/t`` weight of
-the masked loss makes a single term's variance grow like ``log(1/T_MIN)``: the naive spread of
-single terms under-states the error there). With ``R = 1`` it falls back to the spread of the
-terms. ``ELBOResult.ci95`` widens it by the Student-t quantile for ``R - 1`` degrees of freedom.
+Standard errors. One grid keeps the precision stratification buys, but the naive spread of its
+``n_t`` terms is not the error of their mean: it ignores the strata (over-stating the error of
+smooth integrands) and the pairing of antithetic points, and a heavy-tailed term (the ``1/t``
+weight of the masked loss) makes it erratic. The default is the *collapsed-strata* estimator:
+independent units in stratum order — single points (stratified), antithetic pairs averaged
+(antithetic) — are paired with their neighbours, and ``Σ (y_a − y_b)² / m²`` over the ``m/2``
+pairs estimates the variance of the mean of ``m`` units; it is unbiased up to the (small) squared
+differences of neighbouring strata's means, so it errs on the safe side. ``ELBOResult.ci95``
+widens it by the Student-t quantile for its degrees of freedom (the number of pairs). With
+``replicates=R`` the times are instead ``R`` independent grids of ``n_t/R`` points, and the error
+is the spread of the ``R`` grid means (exact in expectation, fewer strata per grid). I.i.d.
+(``uniform``) grids use the spread of the terms.
 
 Memory: with ``batch_size=None`` the (sequence, time) pairs go through the denoiser in chunks of
 at most ``token_budget`` tokens (default 32,768).
@@ -47,8 +52,8 @@ class ELBOResult:
     num_tokens: Tensor  # [B]
     #: the per-time terms ``[n_t, B]`` whose mean (plus the prior) is ``nats`` (``return_terms=True``)
     terms: Tensor | None = None
-    #: independent replicate grids behind ``stderr`` (1: the spread of single terms)
-    replicates: int = 1
+    #: degrees of freedom of ``stderr`` (pairs of strata, replicate grids − 1, or terms − 1)
+    dof: int = 10 ** 6
 
     @property
     def bits_per_token(self) -> Tensor:
@@ -57,7 +62,7 @@ class ELBOResult:
     @property
     def ci95(self) -> Tensor:
         """Half-width of a 95 % interval for ``nats``: Student-t quantile × ``stderr``."""
-        return _t975(self.replicates - 1 if self.replicates > 1 else 10 ** 6) * self.stderr
+        return _t975(self.dof) * self.stderr
 
 
 def _t975(dof: int) -> float:
@@ -131,11 +136,9 @@ def elbo(denoiser, loss: DiffusionLoss, x0: Tensor, *, n_t: int = 32, grid: str 
     b, device = x0.shape[0], x0.device
     reps = 1
     if loss.continuous:
-        reps = replicate_count(n_t, grid, replicates) if grid != "uniform" else \
-            (min(8, n_t) if replicates is None else max(1, min(int(replicates), n_t)))
-        if grid == "uniform":
-            while n_t % reps:
-                reps -= 1
+        if replicates is not None and replicates > 1:
+            reps = replicate_count(n_t, grid, replicates) if grid != "uniform" else max(
+                r for r in range(1, min(int(replicates), n_t) + 1) if n_t % r == 0)
         times = torch.cat([t_grid(n_t // reps, grid, generator, device) for _ in range(reps)])
     else:
         T = loss.schedule.num_steps
@@ -162,11 +165,31 @@ def elbo(denoiser, loss: DiffusionLoss, x0: Tensor, *, n_t: int = 32, grid: str 
     vals = torch.cat(terms).view(len(times), b)
     # discrete: each term is T × L_k, so the mean over stratified (or all) k estimates Σ_k L_k
     mean = vals.mean(0)
-    if reps > 1:
-        rep_means = vals.view(reps, len(times) // reps, b).mean(1)
-        stderr = rep_means.std(0, unbiased=True) / math.sqrt(reps)
-    else:
-        stderr = vals.std(0, unbiased=True) / math.sqrt(len(times)) if len(times) > 1 else torch.zeros(b)
+    stderr, dof = _standard_error(vals, reps, grid if loss.continuous else "stratified")
     nats = mean + loss.prior_term(x0, loss_mask).double()
     return ELBOResult(nats=nats, stderr=stderr.to(nats), num_tokens=lm.sum(-1),
-                      terms=vals if return_terms else None, replicates=reps)
+                      terms=vals if return_terms else None, dof=dof)
+
+
+def _standard_error(vals: Tensor, reps: int, grid: str) -> tuple[Tensor, int]:
+    """Standard error of ``vals.mean(0)`` and its degrees of freedom (module docstring)."""
+    n, b = vals.shape
+    if reps > 1:
+        rep_means = vals.view(reps, n // reps, b).mean(1)
+        return rep_means.std(0, unbiased=True) / math.sqrt(reps), reps - 1
+    if grid == "uniform" or n < 2:
+        return (vals.std(0, unbiased=True) / math.sqrt(n) if n > 1 else torch.zeros(b, dtype=vals.dtype)), \
+            max(n - 1, 1)
+    units = vals
+    if grid == "antithetic" and n % 2 == 0 and n >= 4:
+        half = n // 2
+        units = 0.5 * (vals[:half] + vals[half:])  # pair k: t_k and 1 - t_k, strata in order
+    m = units.shape[0]
+    if m < 2:
+        return vals.std(0, unbiased=True) / math.sqrt(n), 1
+    pairs = m // 2
+    d2 = (units[0:2 * pairs:2] - units[1:2 * pairs:2]) ** 2
+    var = d2.sum(0)
+    if m % 2:  # the last unit shares the last pair's estimate
+        var = var + d2[-1] / 2
+    return var.sqrt() / m, pairs
