@@ -38,11 +38,13 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from seqdiff.domains import get_domain  # noqa: E402
 from seqdiff.jobs.evaluate import evaluate_samples, generative_perplexity, read_sequences  # noqa: E402
 from seqdiff.model import load_model  # noqa: E402
 from seqdiff.pretrained import resolve_model  # noqa: E402
+from readme_tables import SAMPLER_KEYS  # noqa: E402
 
 #: (label, sampler, options) — the settings compared in every domain
 SETTINGS = [
@@ -60,10 +62,7 @@ HELD_OUT = {"smiles": ("moses/test.smi.gz", "moses/train.smi.gz", "moses/valid.s
             "text": ("text8_wiki/test.txt", None, "text8_wiki/valid.txt"),
             "dna": ("dm3_upstream/test.fa.gz", None, "dm3_upstream/valid.fa.gz"),
             "protein": ("uniprot/test.fa.gz", None, "uniprot/valid.fa.gz")}
-KEYS = {"smiles": ["validity", "uniqueness", "novelty", "fcd"],
-        "text": ["generative_perplexity", "entropy_bits_per_char"],
-        "dna": ["kmer3_js", "kmer3_js_shuffled", "gc_content", "tata_per_kb"],
-        "protein": ["composition_js", "kmer3_js", "kmer3_js_shuffled"]}
+KEYS = SAMPLER_KEYS
 
 
 def held_out(domain: str, limit: int):
@@ -125,40 +124,11 @@ def reference_row(domain, reference, training, ref_model, num, length):
 
 
 def print_tables(rows: list[dict]) -> None:
-    for domain in KEYS:
-        rs = [r for r in rows if r["domain"] == domain and r["setting"] != "held-out data"]
-        if not rs:
-            continue
-        ref = [r for r in rows if r["domain"] == domain and r["setting"] == "held-out data"]
-        keys = [k for k in KEYS[domain] if any(k in r for r in rs)]
-        print(f"\n#### {domain} ({rs[0]['num']} samples per row, {rs[0].get('model', '')})\n")
-        print("| sampler | steps | NFE | evaluations per sample | seq/s | " + " | ".join(keys) + " |")
-        print("|---|---|---|---|---|" + "---|" * len(keys))
-        for r in ref:
-            print("| held-out data | | | | | " + " | ".join(_fmt(r.get(k)) for k in keys) + " |")
-        for r in sorted(rs, key=lambda r: ([s[0] for s in SETTINGS].index(r["setting"])
-                                           if r["setting"] in [s[0] for s in SETTINGS] else 99, r["steps"])):
-            nfe, per = _per_batch(r)
-            print(f"| {r['setting']} | {r['steps']} | {nfe} | {per} | {r['seq_per_s']:.1f} | "
-                  + " | ".join(_fmt(r.get(k)) for k in keys) + " |")
-
-
-def _per_batch(r: dict) -> tuple[str, str]:
-    """Network calls per batch and sequences evaluated per sample (rows written before these keys
-    existed hold totals over ``num / 100`` batches)."""
-    if "rows_per_sample" in r:
-        nfe, per = r["nfe"], r["rows_per_sample"]
-    else:
-        nfe, per = r["nfe"] / math.ceil(r["num"] / 100), r.get("rows", 0) / r["num"]
-    return f"{nfe:.0f}", f"{per:.1f}"
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
-    return str(v)
+    from readme_tables import sampler_table
+    for domain in SAMPLER_KEYS:
+        if any(r["domain"] == domain for r in rows):
+            print(f"\n#### {domain}\n")
+            print(sampler_table(rows, domain))
 
 
 def main(argv=None) -> int:

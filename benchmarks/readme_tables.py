@@ -257,6 +257,79 @@ def _smiles_coverage(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------ benchmarks/bench_samplers.py results
+#: the columns of each domain's sample-quality table, in order
+SAMPLER_KEYS = {"smiles": ["validity", "uniqueness", "novelty", "fcd"],
+                "text": ["generative_perplexity", "entropy_bits_per_char"],
+                "dna": ["kmer3_js", "kmer3_js_shuffled", "gc_content", "tata_per_kb"],
+                "protein": ["composition_js", "kmer3_js", "kmer3_js_shuffled"]}
+SAMPLER_ORDER = ["ancestral", "ancestral top-p 0.9", "remdm cap η=0.05", "confidence prob", "confidence max",
+                 "confidence margin", "confidence prob thr 0.9"]
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def sampler_table(rows: list[dict], domain: str) -> str:
+    """One domain's sampler × steps table (held-out data first, the target of every column)."""
+    rs = [r for r in rows if r["domain"] == domain and r["setting"] != "held-out data"]
+    ref = [r for r in rows if r["domain"] == domain and r["setting"] == "held-out data"]
+    keys = [k for k in SAMPLER_KEYS[domain] if any(k in r for r in rs)]
+    out = ["| sampler | steps | NFE | network rows per sample | seq/s | " + " | ".join(keys) + " |",
+           "|---|---|---|---|---|" + "---|" * len(keys)]
+
+    def cell(v) -> str:
+        if v is None:
+            return "—"
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+        return str(v)
+
+    for r in ref:
+        out.append("| held-out data | | | | | " + " | ".join(cell(r.get(k)) for k in keys) + " |")
+    order = {name: i for i, name in enumerate(SAMPLER_ORDER)}
+    for r in sorted(rs, key=lambda r: (order.get(r["setting"], 99), r["steps"])):
+        out.append(f"| {r['setting']} | {r['steps']} | {r['nfe']:.0f} | {r['rows_per_sample']:.1f} | "
+                   f"{r['seq_per_s']:.1f} | " + " | ".join(cell(r.get(k)) for k in keys) + " |")
+    return "\n".join(out) + "\n"
+
+
+def _samplers_block(domain: str):
+    def build(results: Path) -> str:
+        return sampler_table(load_jsonl(results / "samplers.jsonl"), domain)
+    return build
+
+
+for _d in ("smiles", "text", "dna", "protein"):
+    table(f"samplers-{_d}")(_samplers_block(_d))
+
+
+@table("sampler-step")
+def _sampler_step(results: Path) -> str:
+    rows = _load(results, "sampler_step.json")
+    lines = ["| states | sampler | dense float64 (before) | sparse (now) | dense float32 reference |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['vocab']:,} | {r['sampler']} | {r['dense_f64_ms']:.1f} ms | {r['sparse_ms']:.1f} ms | "
+                     f"{r['dense_f32_ms']:.1f} ms |")
+    return "\n".join(lines) + "\n"
+
+
+@table("elbo-stderr")
+def _elbo_stderr(results: Path) -> str:
+    r = _load(results, "elbo_stderr.json")
+    label = {"naive": "spread of the terms (before)", "collapsed_strata": "collapsed strata (default now)",
+             "replicates": "8 replicate grids (`replicates=8`)"}
+    lines = ["| standard error | spread of the estimate over seeds (nats) | mean reported | root-mean-square "
+             "reported / spread | 95 % interval coverage |", "|---|---|---|---|---|"]
+    for key in ("naive", "collapsed_strata", "replicates"):
+        m = r[key]
+        lines.append(f"| {label[key]} | {m['spread_over_seeds']:.2f} | {m['mean_reported_stderr']:.2f} | "
+                     f"{m['ratio_rms_reported_to_spread']:.2f} | {m['coverage_95']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------------- machinery
 def render(text: str, results: Path = RESULTS, only: set[str] | None = None) -> str:
     """``text`` with every results block rebuilt (``only``: just these names)."""

@@ -242,6 +242,35 @@ def test_k_per_step_follows_the_schedule_and_the_most_confident_are_revealed():
     assert float(rev_p.mean()) > float(avg)
 
 
+def test_confidence_noise_randomises_the_order_and_fades_out():
+    """MaskGIT's choice temperature: with noise the first step's revealed set varies between rows
+    (without it every row reveals the same, most confident, positions); the noise is scaled by
+    1 - i/n, so it is gone at the last step."""
+    proc, sch = Absorbing(6), Linear()
+    length = 10
+    torch.manual_seed(1)
+    lp = torch.log_softmax(torch.randn(length, proc.vocab_size) * torch.linspace(0.2, 4.0, length)[:, None], -1)
+
+    class Fixed:
+        parameterization = "x0"
+
+        def __call__(self, x, t):
+            return lp.expand(x.shape[0], -1, -1)
+
+    x0 = torch.full((64, length), proc.mask_id)
+    t = torch.ones(64, dtype=F64)
+    sets = {}
+    for noise in (0.0, 3.0):
+        s = ConfidenceSampler(proc, sch, steps=4, confidence="max", k_schedule="linear", noise=noise)
+        new = s.step(Fixed()(x0, t), "x0", x0, t, t, None, torch.Generator().manual_seed(0), 0, 4, s.begin(x0, None))
+        sets[noise] = {tuple((r != proc.mask_id).nonzero()[:, 0].tolist()) for r in new}
+        assert ((new != proc.mask_id).sum(-1) == length - math.floor(length * 0.75)).all()
+    assert len(sets[0.0]) == 1 and len(sets[3.0]) > 5
+    s = ConfidenceSampler(proc, sch, steps=4, noise=3.0)
+    conf = torch.rand(20, dtype=F64)
+    assert torch.allclose(s._noised(conf, 4, 4, torch.Generator().manual_seed(0)), conf.log())
+
+
 def test_threshold_reveals_every_confident_position_and_saves_network_calls():
     proc, sch = Absorbing(4), Linear()
     # a peaked p0: one sequence holds most of the mass
