@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,17 +23,14 @@ from .diffusion.samplers import MASKED_ONLY
 from .models import ARConfig, ARTransformer, DiT, DiTConfig
 from .models.denoiser import DiffusionDenoiser
 from .tokenizers import Tokenizer, tokenizer_from_dict
+from .serialization import ModelLoadError, UnsafeModelError, safe_load, save_atomic
 from .training.config import TrainConfig
 
-__all__ = ["SeqDiffModel", "load_model", "ModelLoadError", "FORMAT_VERSION"]
+__all__ = ["SeqDiffModel", "load_model", "model_from_dict", "ModelLoadError", "UnsafeModelError", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 DEFAULT_SAMPLER = {"masked": "ancestral", "genmd4": "ancestral", "score_entropy": "tweedie",
                    "multinomial": "multinomial"}
-
-
-class ModelLoadError(ValueError):
-    """A file that is not a seqdiff model or checkpoint."""
 
 
 class SeqDiffModel(nn.Module):
@@ -249,44 +245,77 @@ class SeqDiffModel(nn.Module):
                 "state_dict": {k: cast(v) for k, v in self.state_dict().items()}}
 
     def save(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        """Write an exported model file atomically (temp file in the same folder, then rename);
+        """Write an exported model file atomically: a temporary file in the same folder, flushed to disk
+        and read back (safely, see :mod:`seqdiff.serialization`) before it is renamed into place;
         ``dtype`` as in :meth:`export_dict`."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(self.export_dict(dtype), tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return save_atomic(self.export_dict(dtype), path)
+
+
+def _describe_device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {str(device)!r}: not a device (auto | cpu | cuda | cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r}: CUDA is not available on this machine (use cpu or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"device {str(device)!r}: MPS is not available on this machine")
+    return dev
+
+
+def model_from_dict(obj: dict, path: str | os.PathLike = "<model>", *, ema: bool = True) -> SeqDiffModel:
+    """A :class:`SeqDiffModel` from the dict of an exported model file or a Lightning training checkpoint
+    (EMA weights by default); every missing or malformed part is a :class:`ModelLoadError` naming ``path``."""
+    p = str(path)
+    if obj.get("format") == "seqdiff-model":
+        src, what = obj, "model file"
+        state = obj.get("state_dict")
+    elif isinstance(obj.get("hyper_parameters"), dict) and "state_dict" in obj:
+        src, what = obj["hyper_parameters"], "training checkpoint"
+        raw = obj["state_dict"]
+        if not isinstance(raw, dict):
+            raise ModelLoadError(f"{p}: a seqdiff {what} whose `state_dict` is not a dict")
+        state = {k[len("model."):]: v for k, v in raw.items() if isinstance(k, str) and k.startswith("model.")}
+        shadow = obj.get("ema", {}).get("shadow") if ema and isinstance(obj.get("ema"), dict) else None
+        if isinstance(shadow, dict):
+            state.update(shadow)
+    else:
+        raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint (no seqdiff config inside)")
+    for key, kind in (("config", dict), ("tokenizer", dict)):
+        if key not in src:
+            raise ModelLoadError(f"{p}: a seqdiff {what} without its `{key}`: the file is incomplete "
+                                 f"(re-export it, or convert it with `seqdiff convert`)")
+        if not isinstance(src[key], kind):
+            raise ModelLoadError(f"{p}: the `{key}` of this {what} is not a {kind.__name__}")
+    if not isinstance(state, dict) or not state:
+        raise ModelLoadError(f"{p}: a seqdiff {what} without weights (`state_dict`)")
+    hist = src.get("length_histogram")
+    if hist is not None and not (isinstance(hist, (list, tuple)) and all(isinstance(v, int) for v in hist)):
+        raise ModelLoadError(f"{p}: the `length_histogram` of this {what} is not a list of counts")
+    try:
+        model = SeqDiffModel(src["config"], src["tokenizer"], hist)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelLoadError(f"{p}: the recipe or tokenizer inside this {what} is not valid: "
+                             f"{e.args[0] if isinstance(e, KeyError) and e.args else e}") from None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelLoadError(f"{p}: the weights do not match the recipe inside this {what} ({first})") from None
+    return model
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu", *, ema: bool = True
                ) -> SeqDiffModel:
-    """Load an exported model file or a training checkpoint (EMA weights by default), in eval mode."""
+    """Load an exported model file or a training checkpoint (EMA weights by default), in eval mode.
+
+    The file is opened without running anything in it (:func:`seqdiff.serialization.safe_load`): a file
+    that would import code is refused with :class:`UnsafeModelError`.
+    """
+    device = _describe_device(map_location)
     p = Path(path)
-    if not p.is_file():
-        raise ModelLoadError(f"{p}: no such model file")
-    try:
-        obj = torch.load(p, map_location=map_location, weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(obj, dict):
-        raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint")
-    if obj.get("format") == "seqdiff-model":
-        model = SeqDiffModel(obj["config"], obj["tokenizer"], obj.get("length_histogram"))
-        model.load_state_dict(obj["state_dict"])
-    elif "hyper_parameters" in obj and "state_dict" in obj and "config" in obj["hyper_parameters"]:
-        hp = obj["hyper_parameters"]
-        model = SeqDiffModel(hp["config"], hp["tokenizer"], hp.get("length_histogram"))
-        state = {k[len("model."):]: v for k, v in obj["state_dict"].items() if k.startswith("model.")}
-        if ema and obj.get("ema"):
-            state.update({k: v for k, v in obj["ema"]["shadow"].items()})
-        model.load_state_dict(state)
-    else:
-        raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint (no seqdiff config inside)")
-    return model.to(map_location).eval()
+    model = model_from_dict(safe_load(p), p, ema=ema)
+    return model.to(device).eval()

@@ -17,17 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..model import SeqDiffModel
+from ..serialization import ModelLoadError, UnsafeModelError, previous_path, safe_load, save_atomic
 from ..tokenizers import tokenizer_from_dict
 from .config import ConfigError, TrainConfig
 from .data import SeqDataModule, build_datasets, build_tokenizer_for
 from .module import SeqDiffLightning
 
-__all__ = ["train", "find_resume_checkpoint", "write_json_atomic"]
+__all__ = ["train", "find_resume_checkpoint", "write_json_atomic", "SafeCheckpointIO"]
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,94 @@ _RESUME_KEYS = ("model", "diffusion", "tokenizer", "seed")
 def write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written and read the way seqdiff model files are (:mod:`seqdiff.serialization`).
+
+    Saving: a temporary file beside the target, flushed to disk and read back (its step checked) before
+    it replaces the target; the checkpoint it replaces is kept as ``<name>.prev.ckpt``, so the newest two
+    survive and a full disk or a kill mid-write never destroys the last good one. Loading: the file is
+    scanned and refused if it would import code, and unpickled with ``weights_only=True``.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("SafeCheckpointIO takes no storage_options")
+        step = checkpoint.get("global_step")
+
+        def same_step(back: dict) -> None:
+            if back.get("global_step") != step:
+                raise ModelLoadError(f"{path}: read back step {back.get('global_step')}, wrote {step}")
+
+        save_atomic(checkpoint, path, keep_previous=True, verify=same_step)
+
+    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return safe_load(path)
+
+    def remove_checkpoint(self, path) -> None:
+        for p in (Path(path), previous_path(path)):
+            p.unlink(missing_ok=True)
+
+
+def _checkpoint_dir(out_dir: str | Path) -> Path:
+    return Path(out_dir) / "checkpoints"
+
+
+def _resume_candidates(out_dir: str | Path) -> list[Path]:
+    last = _checkpoint_dir(out_dir) / "last.ckpt"
+    return [p for p in (last, previous_path(last)) if p.is_file()]
+
+
+def _newest_good_checkpoint(out_dir: str | Path) -> tuple[Path | None, dict | None]:
+    """The newest intact checkpoint of a run (``last.ckpt``, else ``last.prev.ckpt``) and its contents.
+
+    A damaged (truncated, corrupt) ``last.ckpt`` is renamed ``last.ckpt.damaged`` when an older good one
+    exists; a file that would run code stops everything (:class:`UnsafeModelError`); temporary files of
+    an interrupted save are removed.
+    """
+    folder = _checkpoint_dir(out_dir)
+    if folder.is_dir():
+        for tmp in folder.glob(".*.ckpt.*.tmp"):
+            tmp.unlink(missing_ok=True)
+    damaged: list[tuple[Path, str]] = []
+    for path in _resume_candidates(out_dir):
+        try:
+            saved = safe_load(path)
+        except UnsafeModelError:
+            raise
+        except ModelLoadError as e:
+            damaged.append((path, str(e)))
+            continue
+        if not isinstance(saved.get("hyper_parameters"), dict) or "global_step" not in saved:
+            damaged.append((path, f"{path}: not a seqdiff training checkpoint"))
+            continue
+        for bad, why in damaged:
+            aside = bad.with_name(bad.name + ".damaged")
+            os.replace(bad, aside)
+            print(f"seqdiff: {bad.name} is damaged ({why.split(': ', 1)[-1]}); moved it to {aside.name} and "
+                  f"resuming from {path.name}")
+        return path, saved
+    if damaged:
+        raise ConfigError(f"{folder}: no intact checkpoint to resume from ({damaged[0][1]}); move the run "
+                          f"folder away to start over")
+    return None, None
 
 
 def find_resume_checkpoint(out_dir: str | Path) -> Path | None:
-    last = Path(out_dir) / "checkpoints" / "last.ckpt"
-    return last if last.is_file() else None
+    """The checkpoint a run in ``out_dir`` resumes from (see :func:`_newest_good_checkpoint`), or ``None``."""
+    return _newest_good_checkpoint(out_dir)[0]
 
 
 def _check_resumable(ckpt: dict, cfg: TrainConfig, path: Path) -> dict:
@@ -71,11 +151,13 @@ def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | No
     """
     out = Path(cfg.out_dir)
     ckpt_path: Path | None = None
+    saved: dict | None = None
     if resume == "auto":
-        ckpt_path = find_resume_checkpoint(out)
+        ckpt_path, saved = _newest_good_checkpoint(out)
     elif resume:
         ckpt_path = Path(resume)
-    elif find_resume_checkpoint(out) is not None:
+        saved = safe_load(ckpt_path)  # refuses a file that would run code; nothing in it runs
+    elif _resume_candidates(out):
         raise ConfigError(f"{out}: a run already exists there (use resume, or another out_dir)")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if quiet:
@@ -88,7 +170,6 @@ def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | No
 
     resumed_at = 0
     if ckpt_path is not None:
-        saved = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         hp = _check_resumable(saved, cfg, ckpt_path)
         resumed_at = int(saved.get("global_step", 0))
         del saved
@@ -123,9 +204,10 @@ def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | No
         # a resumed run logs to its own file so the earlier metrics are kept
         logger=CSVLogger(str(out), name="logs", version=f"resumed-{resumed_at:07d}" if ckpt_path else ""),
         callbacks=[last_cb, best_cb] + list(callbacks or []),
+        plugins=[SafeCheckpointIO()],  # atomic, verified, newest two kept; read without unpickling code
     )
     start = time.perf_counter()
-    trainer.fit(module, dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    trainer.fit(module, dm, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
     wall = time.perf_counter() - start
     if getattr(module, "last_val_bpt", None) is None or trainer.global_step % min(t.val_every, t.max_steps):
         trainer.validate(module, dm, verbose=False)
