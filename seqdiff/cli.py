@@ -82,6 +82,18 @@ def _load_jobs() -> None:
     from .jobs import cli as _jobs_cli  # noqa: F401
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every job cleans up the same way."""
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001
+    raise Terminated()
+
+
+# commands that manage signals themselves: Lightning's trainer, the app launcher (forwards them)
+_OWN_SIGNALS = ("train", "app")
+
+
 def main(argv: list[str] | None = None) -> int:
     _load_jobs()
     parser = argparse.ArgumentParser(prog="seqdiff", description="Discrete diffusion over sequences: "
@@ -93,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd is None:
         parser.print_help()
         return 2
+    import signal
+    import threading
+    previous = None
+    if args.cmd not in _OWN_SIGNALS and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.cmd][2](args) or 0
     except (ValueError, FileNotFoundError, KeyError) as e:
@@ -101,6 +118,25 @@ def main(argv: list[str] | None = None) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"seqdiff {args.cmd}: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        print(f"seqdiff {args.cmd}: {how}; no partial output was written, earlier files are intact",
+              file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    except OSError as e:
+        # a full disk, a read-only or missing folder, a permission: one line, exit 2 (outputs are
+        # written to temporary files first, so what existed before is intact)
+        import errno
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            msg = f"the disk is full{where}; nothing partial was kept, earlier files are intact"
+        else:
+            msg = f"{e.strerror or e}{where}"
+        print(f"seqdiff {args.cmd}: error: {msg}", file=sys.stderr)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

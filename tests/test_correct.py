@@ -472,7 +472,8 @@ def test_cli_round_trip_writes_corrected_text_and_a_csv(uniform_text_model, tmp_
                   ["--method", "multistep", "--candidates", "2", "--steps", "4", "--n-t", "4", "--error-rate", "0.1"],
                   ["--method", "multistep", "--candidates", "2", "--steps", "4", "--n-t", "2", "--draws-only"]):
         out = tmp_path / "fixed.txt"
-        r = cli("correct", "-m", uniform_text_model, "-i", inp, "-o", out, "-q", "--keep", "0-2", *extra)
+        r = cli("correct", "-m", uniform_text_model, "-i", inp, "-o", out, "-q", "--keep", "1-3", "--overwrite",
+                *extra)
         assert r.returncode == 0, r.stderr
         got = out.read_text().split("\n")[:-1]
         table = pd.read_csv(tmp_path / "fixed.csv", keep_default_na=False, dtype=str)
@@ -515,7 +516,7 @@ def test_cli_mask_mode_on_a_masked_model(masked_text_model, tmp_path, infill):
     lines = ["the cat sat on the mat", "a dog barked at the moon"]
     inp.write_text("\n".join(lines) + "\n")
     r = cli("correct", "-m", masked_text_model, "-i", inp, "-o", tmp_path / "out.txt", "-q", "-r", "0.2",
-            "--keep", "0-3", "--infill", infill, "--steps", "3", "--mask-passes", "4")
+            "--keep", "1-4", "--infill", infill, "--steps", "3", "--mask-passes", "4")
     assert r.returncode == 0, r.stderr
     table = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, dtype=str)
     assert list(table["method"]) == ["mask", "mask"] and list(table["input"]) == lines

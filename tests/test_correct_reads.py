@@ -305,7 +305,7 @@ def test_protein_fasta_correction_and_protein_reads(uniform_tiny, tmp_path):
     inp = tmp_path / "prot.fa"
     inp.write_text(f">gb1 wild type\n{wt}\n>typo\n{wt[:5]}W{wt[6:]}\n")
     r = cli("correct", "-m", uniform_tiny["protein"], "-i", inp, "-o", tmp_path / "fixed.fa", "-q", "-r", "0.05",
-            "--keep", "0-3")
+            "--keep", "1-4")
     assert r.returncode == 0, r.stderr
     recs = list(SeqIO.parse(tmp_path / "fixed.fa", "fasta"))
     assert [x.id for x in recs] == ["gb1", "typo"] and all(len(x.seq) == len(wt) for x in recs)

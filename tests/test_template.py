@@ -188,16 +188,24 @@ def test_max_len(dna):
     with pytest.raises(TemplateError, match="template needs at least 130 positions; the model allows 128") as ei:
         parse_template("ACGT{120}ACGTAC", dna, domain="dna", max_len=128)
     assert ei.value.position == 10  # the fixed run where the minimum first passes 128
-    tpl = parse_template("ACGT{100-200}", dna, domain="dna", max_len=128)  # fits at its minimum
+    # a span that can never reach its upper end is an error (it used to be clamped silently)
+    with pytest.raises(TemplateError, match=r"span \{100-200\} can never reach 200.*write \{100-124\}") as ei:
+        parse_template("ACGT{100-200}", dna, domain="dna", max_len=128)
+    assert ei.value.position == 5
+    with pytest.raises(TemplateError, match=r"span \{3-300\} can never reach 300"):
+        parse_template("{3-300}", dna, domain="dna", max_len=256)
+    tpl = parse_template("ACGT{100-124}", dna, domain="dna", max_len=128)
     assert tpl.max_length == 128 and tpl.all_lengths() == list(range(104, 129))
     rng = np.random.default_rng(0)
     assert all(len(tpl.instantiate(rng)[0]) <= 128 for _ in range(50))
-    two = parse_template("{1-100}A{1-100}", dna, domain="dna", max_len=20)
+    # each span fits alone, not both at their longest: lengths are drawn so that the total fits
+    two = parse_template("{1-18}A{1-18}", dna, domain="dna", max_len=20)
+    assert two.max_length == 20
     for _ in range(50):
         x, _, spans = two.instantiate(rng)
-        assert len(x) <= 20 and all(1 <= s <= 100 for s in spans)
-    with pytest.raises(ValueError, match="the model allows 128"):
-        tpl.instantiate(rng, lengths=[125])
+        assert len(x) <= 20 and all(1 <= s <= 18 for s in spans)
+    with pytest.raises(ValueError, match="the model allows 20"):
+        two.instantiate(rng, lengths=[10, 10])
 
 
 # ----------------------------------------------------------------------------- instantiation

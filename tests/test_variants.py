@@ -106,7 +106,7 @@ def test_apply_errors_name_row_and_position(wt):
 
 def test_read_variants_csv(tmp_path, wt, doubles):
     rows = doubles.head(5)[["mutant", "fitness"]].rename(columns={"mutant": "Mutation"})
-    extra = pd.DataFrame({"Mutation": ["WT", "", "Y2A;Q1A", "Q1Q"], "fitness": [0.0, 0.1, 0.2, 0.3]})
+    extra = pd.DataFrame({"Mutation": ["WT", "_wt", "Y2A;Q1A", "Q1Q"], "fitness": [0.0, 0.1, 0.2, 0.3]})
     path = tmp_path / "scan.csv"
     pd.concat([rows, extra]).to_csv(path, index=False)
     df = read_variants(path, wt)
@@ -126,6 +126,14 @@ def test_read_variants_csv(tmp_path, wt, doubles):
         read_variants(bad_path, wt)
     assert ei.value.row == 6 and "row 6 ('K1A')" in str(ei.value) and str(bad_path) in str(ei.value)
     assert "the wild type has 'Q' at position 1, not 'K'" in str(ei.value)
+
+    # an empty mutant cell is an error naming its row, not the wild type
+    empty_path = tmp_path / "empty.csv"
+    empty_path.write_text("mutant,y\nQ1A,1\n,2\n")
+    with pytest.raises(VariantError, match=r"empty.csv: row 2: empty mutant cell \(write WT"):
+        read_variants(empty_path, wt)
+    with pytest.raises(VariantError, match="row 1: empty mutant cell"):
+        read_variants(pd.DataFrame({"mutant": ["  "]}), wt)
 
     # "NA" is not silently taken for a missing value (= wild type)
     na_path = tmp_path / "na.csv"

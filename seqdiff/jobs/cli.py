@@ -24,6 +24,38 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed, same output")
     p.add_argument("--batch-size", type=int, default=64, help="sequences per network batch")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+
+
+def _positive(args, *names: str) -> None:
+    """Counts given on the command line must be ≥ 1 (``None`` = the default)."""
+    for name in names:
+        v = getattr(args, name, None)
+        if v is not None and v < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {v}")
+
+
+def check_outputs(paths, overwrite: bool) -> None:
+    """Refuse an output path that is a folder, or that exists without ``--overwrite``."""
+    for p in paths:
+        if p is None:
+            continue
+        p = Path(p)
+        if p.is_dir():
+            raise ValueError(f"{p}: is a folder; give a file name for the output")
+        if p.exists() and not overwrite:
+            raise ValueError(f"{p} already exists; pass --overwrite to replace it")
+        if p.parent.exists() and not p.parent.is_dir():
+            raise ValueError(f"{p.parent}: is not a folder")
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    from ..model import _describe_device
+    _describe_device(device)  # a clear error for a device this machine does not have
+    return device
 
 
 def _load(args):
@@ -31,9 +63,7 @@ def _load(args):
 
     from ..model import load_model
     from ..pretrained import resolve_model
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = _resolve_device(args.device)
     torch.manual_seed(args.seed)
     model = load_model(resolve_model(args.model), map_location=device)
     if not args.quiet:
@@ -65,8 +95,12 @@ def _sample_args(p: argparse.ArgumentParser) -> None:
 @command("sample", "generate sequences from a model (FASTA / .smi / text + a CSV)", _sample_args)
 def _sample(args) -> int:
     from .generate import sample_job
+    _positive(args, "num", "steps", "batch_size", "n_t", "length")
+    if args.out:
+        check_outputs([args.out, args.csv or Path(args.out).with_suffix(".csv")], args.overwrite)
     model = _load(args)
     out = Path(args.out) if args.out else _default_out(model, "samples")
+    check_outputs([out, args.csv or out.with_suffix(".csv")], args.overwrite)
     s = sample_job(model, args.num, out, length=args.length, sampler=args.sampler, steps=args.steps,
                    batch_size=args.batch_size, seed=args.seed, precision=args.precision, score=args.score,
                    n_t=args.n_t, csv_path=args.csv, progress=not args.quiet,
@@ -98,8 +132,12 @@ def _infill_args(p: argparse.ArgumentParser) -> None:
 @command("infill", "fill the free positions of a template; fixed letters are kept in every output", _infill_args)
 def _infill(args) -> int:
     from .generate import infill_job
+    _positive(args, "num", "steps", "batch_size", "n_t", "top_k")
+    if args.out:
+        check_outputs([args.out, args.csv or Path(args.out).with_suffix(".csv")], args.overwrite)
     model = _load(args)
     out = Path(args.out) if args.out else _default_out(model, "infilled")
+    check_outputs([out, args.csv or out.with_suffix(".csv")], args.overwrite)
     s = infill_job(model, args.template, args.num, out, csv_path=args.csv, progress=not args.quiet,
                    sampler=args.sampler, steps=args.steps, seed=args.seed, lengths=args.lengths, rank=args.rank,
                    top_k=args.top_k, valid_only=args.valid_only, batch_size=args.batch_size, n_t=args.n_t,
@@ -125,60 +163,103 @@ def _score_args(p: argparse.ArgumentParser) -> None:
                    help="repeatable; auto = masked marginal for masked models, ELBO otherwise")
     p.add_argument("--n-t", type=int, default=16, help="time points per ELBO estimate")
     p.add_argument("--out", "-o", required=True, help="output CSV (the input with score columns appended)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run: rows are written to OUT.partial as they are scored, and "
+                        "OUT appears when all are done; rerun with the same arguments and --resume")
+
+
+# rows per piece written to the output (a multiple of the batch size: the same numbers as one piece)
+CHUNK_BATCHES = 16
 
 
 @command("score", "likelihood scores of variants (DMS notation) or of plain sequences", _score_args)
 def _score(args) -> int:
     from ..data import read_fasta
     from .generate import _tqdm
-    from .scoring import score_sequences, score_variants
-    from .variants import read_variants
+    from .scoring import (check_variants, file_digest, partial_paths, score_sequences, score_variants,
+                          stream_scores)
+    from .variants import read_variants, variant_warnings
+    _positive(args, "batch_size", "n_t")
     if not args.fasta and not args.variants:
         raise ValueError("give --variants (with --wt or --wt-fasta) or --fasta")
-    model = _load(args)
-    with _tqdm(1, "scoring", not args.quiet, unit="batch") as bar:
-        def tick(i, n):
-            bar.total = n
-            bar.n = i
-            bar.refresh()
-
-        if args.fasta:
-            from .correct_cli import read_inputs  # FASTA, .smi or text lines, by file name
-            ids, seqs, _ = read_inputs(args.fasta)
-            keep = [i for i, q in enumerate(seqs) if q.strip()]
-            df = score_sequences(model, [ids[i] for i in keep], [seqs[i] for i in keep], n_t=args.n_t,
-                                 seed=args.seed, batch_size=args.batch_size, progress=tick)
+    out = Path(args.out)
+    part, _ = partial_paths(out)
+    check_outputs([out], args.overwrite)
+    if part.exists() and not args.resume and not args.overwrite:
+        raise ValueError(f"{part}: an interrupted run of this output; continue it with --resume, or pass "
+                         f"--overwrite to start over")
+    # read and validate every input row before the model is loaded or anything is written
+    if args.fasta:
+        from .correct_cli import read_inputs  # FASTA, .smi or text lines, by file name
+        ids, seqs, _ = read_inputs(args.fasta)
+        keep = [i for i, q in enumerate(seqs) if q.strip()]
+        ids, seqs = [ids[i] for i in keep], [seqs[i] for i in keep]
+        source, n_rows = args.fasta, len(seqs)
+    else:
+        if args.wt_fasta:
+            wt = next(iter(read_fasta(args.wt_fasta))).seq
+        elif args.wt:
+            wt = args.wt.strip().upper()
         else:
-            if args.wt_fasta:
-                wt = next(iter(read_fasta(args.wt_fasta))).seq
-            elif args.wt:
-                wt = args.wt.strip().upper()
-            else:
-                raise ValueError("--variants needs the wild type: --wt SEQUENCE or --wt-fasta FILE")
-            table = read_variants(args.variants, wt, column=args.column)
-            df = score_variants(model, wt, table, methods=args.method or ["auto"], n_t=args.n_t, seed=args.seed,
-                                batch_size=args.batch_size, progress=tick)
-    _write_csv_atomic(df, Path(args.out))
-    cols = [c for c in df.columns if c.startswith("score_") or c in ("nll_nats", "bits_per_token")]
-    unscored = int((df["score_status"] != "scored").sum()) if "score_status" in df else 0
-    print(f"wrote {len(df)} rows to {args.out} (columns: {', '.join(cols)})"
-          + (f"; {unscored} nonsense variant(s) kept unscored, see score_status" if unscored else ""))
+            raise ValueError("--variants needs the wild type: --wt SEQUENCE or --wt-fasta FILE")
+        table = read_variants(args.variants, wt, column=args.column)
+        source, n_rows = args.variants, len(table)
+    model = _load(args)
+    if args.fasta:
+        tok = model.tokenizer
+        for i, q in zip(ids, seqs):
+            if len(tok.encode(q, name=f"{source}: record {i!r}")) > model.max_len:
+                raise ValueError(f"{source}: record {i!r} is longer than the model's maximum {model.max_len}")
+    else:
+        check_variants(model, wt, table)
+        for w in variant_warnings(table, model.domain, source=args.variants):
+            print(f"seqdiff score: warning: {w}", file=sys.stderr)
+    chunk = args.batch_size * CHUNK_BATCHES
+    methods = args.method or ["auto"]
+    fingerprint = [file_digest(source), file_digest(model_path(args)), args.n_t, args.seed, args.batch_size,
+                   methods, args.column, wt if not args.fasta else None]
+    cols: list[str] = []
+    unscored = [0]
+    with _tqdm(n_rows, "scoring", not args.quiet, unit="row") as bar:
+        def chunks(start_row: int):
+            bar.n = start_row
+            bar.refresh()
+            if n_rows == 0:
+                yield (score_sequences(model, [], [], n_t=args.n_t) if args.fasta else
+                       score_variants(model, wt, table, methods=methods, n_t=args.n_t, seed=args.seed))
+            for start in range(start_row, n_rows, chunk):
+                if args.fasta:
+                    df = score_sequences(model, ids[start:start + chunk], seqs[start:start + chunk], n_t=args.n_t,
+                                         seed=args.seed, batch_size=args.batch_size, offset=start)
+                else:
+                    df = score_variants(model, wt, table.iloc[start:start + chunk], methods=methods,
+                                        n_t=args.n_t, seed=args.seed, batch_size=args.batch_size)
+                cols[:] = list(df.columns)
+                if "score_status" in df:
+                    unscored[0] += int((df["score_status"] != "scored").sum())
+                bar.update(len(df))
+                yield df
+
+        def resumed(start_row: int) -> None:
+            print(f"seqdiff score: resuming {part} at row {start_row + 1} of {n_rows}", file=sys.stderr)
+
+        try:
+            n = stream_scores(chunks, n_rows, out, fingerprint=fingerprint, chunk_rows=chunk,
+                              resume=args.resume, on_resume=resumed)
+        except (KeyboardInterrupt, OSError):
+            if part.exists():
+                print(f"seqdiff score: the rows scored so far are in {part}; rerun with --resume to continue",
+                      file=sys.stderr)
+            raise
+    shown = [c for c in cols if c.startswith("score_") or c in ("nll_nats", "bits_per_token")]
+    print(f"wrote {n} rows to {args.out}" + (f" (columns: {', '.join(shown)})" if shown else "")
+          + (f"; {unscored[0]} nonsense variant(s) kept unscored, see score_status" if unscored[0] else ""))
     return 0
 
 
-def _write_csv_atomic(df, path: Path) -> None:
-    import os
-    import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def model_path(args) -> Path:
+    from ..pretrained import resolve_model
+    return resolve_model(args.model)
 
 
 # --------------------------------------------------------------------------------------- eval
@@ -203,6 +284,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
 @command("eval", "held-out bits per token of a model, and domain metrics of samples", _eval_args)
 def _eval(args) -> int:
     from .evaluate import evaluate_likelihood, evaluate_samples
+    _positive(args, "batch_size", "n_t", "max_rows")
     if not args.model and not args.samples:
         raise ValueError("give --model (likelihood) and/or --samples (domain metrics)")
     report: dict = {}
@@ -235,4 +317,21 @@ def _eval(args) -> int:
             print(f"[{section}]")
             for k, v in vals.items():
                 print(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ convert
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="a model file or training checkpoint written by an older seqdiff")
+    p.add_argument("--out", "-o", default=None, help="where to write the converted model (default: replace SOURCE)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+
+@command("convert", "rewrite a model file or checkpoint in the current safe format (no code inside)", _convert_args)
+def _convert(args) -> int:
+    from ..serialization import convert_model
+    if args.out:
+        check_outputs([args.out], args.overwrite)
+    path = convert_model(args.source, args.out)
+    print(f"wrote {path}: tensors and plain data only (opens with torch.load(weights_only=True))")
     return 0

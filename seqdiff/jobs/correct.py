@@ -1061,6 +1061,22 @@ _POSITIONS = re.compile(r"\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*")
 _FREE = set("?._")
 
 
+def positions_to_zero_based(spec: Any) -> Any:
+    """A 1-based position list as typed on the command line (``"1-6,13"``, both ends included) in the
+    0-based form :func:`parse_keep` takes (``"0-5,12"``); a keep mask (or ``None``) is returned as it is."""
+    if not isinstance(spec, str) or not _POSITIONS.fullmatch(spec):
+        return spec
+    parts = []
+    for part in spec.split(","):
+        a, dash, b = part.partition("-")
+        nums = [int(a)] + ([int(b)] if dash else [])
+        if min(nums) < 1:
+            raise ValueError(f"keep position {part.strip()!r}: positions count from 1 (pass --zero-based "
+                             f"to give 0-based positions)")
+        parts.append("-".join(str(n - 1) for n in nums))
+    return ",".join(parts)
+
+
 def _mask_letter(ch: str, i: int, tokenizer, where: str) -> int | None:
     """The token id a keep-mask character stands for (``None`` if it is not a single token)."""
     try:

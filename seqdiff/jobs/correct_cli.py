@@ -138,8 +138,10 @@ def _correct_args(p: argparse.ArgumentParser) -> None:
                    help="auto = oneshot for uniform-noise models, mask for masked models, ar for the AR baseline "
                         "(exact per-position posteriors from L·N sequence evaluations: slow)")
     p.add_argument("--keep", default=None,
-                   help="positions never changed, for every record: 0-based list '0-5,12', or a mask as long as "
-                        "each sequence ('?', '.', '_' = may change; other letters = keep, e.g. 'TTGACA????')")
+                   help="positions never changed, for every record: a 1-based list '1-6,13' (both ends included), "
+                        "or a mask as long as each sequence ('?', '.', '_' = may change; other letters = keep, "
+                        "e.g. 'TTGACA????')")
+    p.add_argument("--zero-based", action="store_true", help="--keep positions count from 0 instead of 1")
     p.add_argument("--candidates", "-k", type=int, default=4, help="multistep: reverse draws per sequence")
     p.add_argument("--steps", type=int, default=16, help="multistep: reverse steps; mask: infill rounds")
     p.add_argument("--rank", default="posterior", choices=["posterior", "elbo"],
@@ -165,11 +167,16 @@ def _correct_args(p: argparse.ArgumentParser) -> None:
 def _correct(args: argparse.Namespace) -> int:
     from .cli import _load
 
-    if args.candidates < 1 or args.steps < 1 or args.batch_size < 1 or args.iters < 1:
-        raise ValueError("--candidates, --steps, --batch-size and --iters must be ≥ 1")
+    from .cli import _positive, check_outputs
+    from .correct import positions_to_zero_based
+
+    _positive(args, "candidates", "steps", "batch_size", "iters", "n_t", "mask_passes")
+    keep = args.keep if args.zero_based else positions_to_zero_based(args.keep)
+    out = Path(args.out)
+    check_outputs([out, Path(args.csv) if args.csv else out.with_suffix(".csv")], args.overwrite)
     model = _load(args)
     s = correct_job(model, args.input, args.out, csv_path=args.csv, progress=not args.quiet,
-                    error_rate=args.error_rate, method=args.method, keep=args.keep,
+                    error_rate=args.error_rate, method=args.method, keep=keep,
                     num_candidates=args.candidates, steps=args.steps, seed=args.seed, batch_size=args.batch_size,
                     n_t=args.n_t, rank=args.rank, threshold=args.threshold, infill=args.infill,
                     passes=args.mask_passes, estimator=args.estimator, include_mode=not args.draws_only,

@@ -51,6 +51,9 @@ def evaluate_likelihood(model, split: str = "test", *, n_t: int = 8, seed: int =
     enc = _encode(cfg, model.tokenizer, path, split=str(split), skip_invalid=True)
     rows = _rows(cfg, model.tokenizer, enc, train=False)
     n = len(rows) if max_rows is None else min(len(rows), max_rows)
+    if n == 0:
+        raise ValueError(f"{path}: no record gives a row for this model (rows of {cfg.data.seq_len} positions, "
+                         f"layout {cfg.data.layout!r}): the records are too short or empty")
     total_nats, total_var, total_tok = 0.0, 0.0, 0
     for start in range(0, n, batch_size):
         x = torch.stack([rows[i] for i in range(start, min(n, start + batch_size))]).to(model.device)
@@ -61,6 +64,8 @@ def evaluate_likelihood(model, split: str = "test", *, n_t: int = 8, seed: int =
         total_tok += int(res.num_tokens.sum())
         if progress is not None:
             progress(min(n, start + batch_size), n)
+    if total_tok == 0:
+        raise ValueError(f"{path}: the rows hold no scored tokens")
     bpt = total_nats / (total_tok * math.log(2))
     return {"split": str(path), "rows": n, "tokens": total_tok, "bits_per_token": bpt,
             "bits_per_token_stderr": math.sqrt(total_var) / (total_tok * math.log(2)),

@@ -94,6 +94,9 @@ class OutputWriter:
         self.csv_path = Path(csv_path) if csv_path else self.out.with_suffix(".csv")
         if self.csv_path == self.out:
             raise ValueError("the sequence file and the CSV must differ")
+        for p in (self.out, self.csv_path):
+            if p.is_dir():
+                raise ValueError(f"{p}: is a folder; give a file name for the output")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp_seq = self._tmp(self.out)
@@ -169,6 +172,8 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
     :meth:`seqdiff.diffusion.Sampler.options`); the model's recorded defaults fill the rest."""
     if num < 1:
         raise ValueError("num must be ≥ 1")
+    if batch_size < 1 or (steps is not None and steps < 1):
+        raise ValueError(f"batch_size and steps must be ≥ 1, got {batch_size} and {steps}")
     if length is not None and not 1 <= length <= model.max_len:
         raise ValueError(f"length must be in 1..{model.max_len} (the model's maximum), got {length}")
     fmt = fmt or sequence_format(model.domain, out)

@@ -30,7 +30,8 @@ from ..diffusion import Absorbing, DiffusionLoss, elbo
 from ..diffusion.processes import NoiseLevel
 from .variants import VariantError, parse_mutant, score_status
 
-__all__ = ["masked_marginal_scores", "elbo_scores", "score_variants", "score_sequences", "variant_token_edits"]
+__all__ = ["masked_marginal_scores", "elbo_scores", "score_variants", "score_sequences", "variant_token_edits",
+           "check_variants", "stream_scores", "partial_paths"]
 
 Progress = Callable[[int, int], None]
 # (0-based position, wild-type id, mutant id) for each substitution of one variant
@@ -213,8 +214,11 @@ def score_variants(model, wt_seq: str, table, *, methods: Sequence[str] = ("auto
 
 @torch.no_grad()
 def score_sequences(model, ids: Sequence[str], seqs: Sequence[str], *, n_t: int = 16, seed: int = 0,
-                    batch_size: int = 64, progress: Progress | None = None):
-    """NLL bound (nats), its standard error and bits per token for each sequence (a DataFrame)."""
+                    batch_size: int = 64, progress: Progress | None = None, offset: int = 0):
+    """NLL bound (nats), its standard error and bits per token for each sequence (a DataFrame).
+
+    ``offset``: the index of ``seqs[0]`` in a longer list scored in pieces (the noise of each batch is
+    seeded by its position, so pieces that start at multiples of ``batch_size`` give the same numbers)."""
     import pandas as pd
 
     tok = model.tokenizer
@@ -225,7 +229,7 @@ def score_sequences(model, ids: Sequence[str], seqs: Sequence[str], *, n_t: int 
     for start in range(0, len(seqs), batch_size):
         chunk = list(seqs[start:start + batch_size])
         x = _encode_padded(tok, chunk).to(model.device)
-        res = model.nll(x, n_t=n_t, generator=torch.Generator(device=model.device).manual_seed(seed + start))
+        res = model.nll(x, n_t=n_t, generator=torch.Generator(device=model.device).manual_seed(seed + offset + start))
         for j, s in enumerate(chunk):
             n = int(res.num_tokens[j])
             nats = float(res.nats[j])
@@ -234,3 +238,111 @@ def score_sequences(model, ids: Sequence[str], seqs: Sequence[str], *, n_t: int 
         if progress is not None:
             progress(min(start + len(chunk), len(seqs)), len(seqs))
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ streaming to a file
+def check_variants(model, wt_seq: str, table) -> None:
+    """Every variant of a validated table fits the model (length, alphabet), before any work is done."""
+    if len(wt_seq) > model.max_len:
+        raise ValueError(f"the wild type has {len(wt_seq)} positions; the model allows {model.max_len}")
+    model.tokenizer.encode(wt_seq, name="wild type")
+    for i, m in enumerate(table["mutant"]):
+        if score_status(m) == "scored":  # nonsense rows are kept unscored (score_variants)
+            variant_token_edits(model.tokenizer, wt_seq, m, row=i + 1)
+
+
+def _fingerprint(parts: Sequence) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, (bytes, bytearray)):
+            h.update(p)
+        else:
+            h.update(repr(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def file_digest(path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def partial_paths(out) -> tuple:
+    """Where a streaming score writes before it is complete: ``OUT.partial`` and its state ``OUT.partial.json``."""
+    from pathlib import Path
+    out = Path(out)
+    return out.with_name(out.name + ".partial"), out.with_name(out.name + ".partial.json")
+
+
+def stream_scores(chunks, n_rows: int, out, *, fingerprint: Sequence, chunk_rows: int, resume: bool = False,
+                  on_resume: Callable[[int], None] | None = None) -> int:
+    """Write the DataFrames of ``chunks(start_row)`` (each ``chunk_rows`` rows, from ``start_row`` on) to
+    ``out`` as they come, through ``OUT.partial``; returns the number of rows written.
+
+    After each chunk the partial file is flushed and ``OUT.partial.json`` records the rows and bytes that
+    are complete, so an interrupted run (Ctrl-C, SIGTERM, a kill, a full disk) keeps its work and
+    ``resume=True`` continues it exactly where it stopped (same input and options: checked by
+    ``fingerprint``, and by the chunking, which is the same as an uninterrupted run's). ``out`` itself
+    appears only when every row is written (renamed from the partial file).
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    from ..serialization import fsync_dir
+    out = Path(out)
+    part, state_path = partial_paths(out)
+    fp = _fingerprint(list(fingerprint) + [chunk_rows, n_rows])
+    start_row, size = 0, 0
+    if resume and part.is_file() and state_path.is_file():
+        try:
+            state = json.loads(state_path.read_text())
+            start_row, size, old_fp = int(state["rows"]), int(state["bytes"]), state["fingerprint"]
+        except (ValueError, KeyError, TypeError, OSError) as e:
+            raise ValueError(f"{state_path}: unreadable resume state ({e}); remove {part.name} and its .json "
+                             f"to start over") from None
+        if old_fp != fp:
+            raise ValueError(f"{part}: written for another input, model or options; cannot resume it "
+                             f"(remove it, or rerun with the same arguments)")
+        if part.stat().st_size < size:
+            raise ValueError(f"{part}: shorter than its recorded {size} bytes; remove it to start over")
+        with open(part, "r+b") as f:
+            f.truncate(size)  # drop a chunk that was being written when the run stopped
+        if on_resume is not None:
+            on_resume(start_row)
+    elif resume and part.exists() != state_path.exists():
+        raise ValueError(f"{part}: incomplete resume state; remove {part.name}* to start over")
+    else:
+        part.unlink(missing_ok=True)
+        state_path.unlink(missing_ok=True)
+
+    def save_state(rows: int, nbytes: int) -> None:
+        tmp = state_path.with_name(state_path.name + ".tmp")
+        tmp.write_text(json.dumps({"rows": rows, "bytes": nbytes, "fingerprint": fp, "total": n_rows}))
+        os.replace(tmp, state_path)
+
+    if not part.exists():
+        part.touch()
+        save_state(0, 0)
+    rows = start_row
+    with open(part, "ab") as f:
+        for df in chunks(start_row):
+            text = df.to_csv(index=False, header=(rows == 0), lineterminator="\n")
+            f.write(text.encode())
+            f.flush()
+            os.fsync(f.fileno())
+            rows += len(df)
+            size = f.tell()
+            save_state(rows, size)
+    if rows != n_rows:
+        raise RuntimeError(f"wrote {rows} rows of {n_rows}")  # never expected
+    os.chmod(part, 0o644)
+    os.replace(part, out)
+    state_path.unlink(missing_ok=True)
+    fsync_dir(out.parent)
+    return rows

@@ -496,6 +496,16 @@ def parse_template(
                 pos = s.start_char
                 break
         raise fail(f"template needs at least {tpl.min_length} positions; the model allows {max_len}", pos)
+    if max_len is not None:
+        # a span whose upper end can never be reached is an error, not silently clamped
+        for s in tpl.free_segments:
+            room = max_len - (tpl.min_length - s.min_len)
+            if s.max_len > room:
+                span = f"{{{s.min_len}-{s.max_len}}}" if s.min_len != s.max_len else f"{{{s.max_len}}}"
+                fix = f"{{{s.min_len}-{room}}}" if room > s.min_len else f"{{{room}}}"
+                raise fail(f"span {span} can never reach {s.max_len}: the model allows {max_len} positions and "
+                           f"the rest of the template needs {tpl.min_length - s.min_len}; write {fix}",
+                           s.start_char)
     return tpl
 
 

@@ -25,6 +25,9 @@ __all__ = [
     "apply_mutant",
     "mutant_from_sequences",
     "read_variants",
+    "variant_warnings",
+    "check_substitution_letters",
+    "AMBIGUOUS_LETTERS",
     "single_mutant_scan",
     "blosum62_score",
     "blosum62_scores",
@@ -307,6 +310,9 @@ def read_variants(
         try:
             if mcol is not None:
                 mtext = "" if _is_missing(mv) else str(mv)
+                if not mtext.strip():
+                    # an empty cell is more often a lost value than the wild type: say it
+                    raise VariantError("empty mutant cell (write WT for the wild type)", row=r)
                 seq = apply_mutant(wt_seq, mtext, row=r, offset=offset)
                 muts = parse_mutant(mtext, row=r)
                 if scol is not None and not _is_missing(sv) and str(sv).strip() and str(sv).strip() != seq:
@@ -334,6 +340,43 @@ def read_variants(
     df["num_mutations"] = nmut
     df["positions"] = positions
     return df
+
+
+#: Letters that stand for several residues or bases: not a substitution anyone can make.
+AMBIGUOUS_LETTERS = {"protein": set("BZJX"), "dna": set("NRYSWKMBDHV")}
+
+
+def check_substitution_letters(table, domain: str, *, source: str | None = None) -> None:
+    """Refuse substitutions *to* an ambiguity code (``Y2Z``: Z is "E or Q", ``A3N`` in DNA)."""
+    bad = AMBIGUOUS_LETTERS.get(domain, set())
+    if not bad:
+        return
+    for r, m in enumerate(table["mutant"], start=1):
+        for w, p, t in parse_mutant(m, row=r):
+            if t in bad and t != w:
+                raise VariantError(f"{t!r} at position {p} is an ambiguity code, not one "
+                                   f"{'amino acid' if domain == 'protein' else 'base'}", mutant=m, row=r,
+                                   position=p, source=source)
+
+
+def variant_warnings(table, domain: str | None = None, *, source: str | None = None) -> list[str]:
+    """What is legal but probably unintended in a validated table: the same variant on several rows.
+    Also checks the substitution letters for ``domain`` (:func:`check_substitution_letters`)."""
+    if domain is not None:
+        check_substitution_letters(table, domain, source=source)
+    first: dict[str, int] = {}
+    dups: list[tuple[int, int]] = []
+    for r, m in enumerate(table["mutant"], start=1):
+        if m in first:
+            dups.append((r, first[m]))
+        else:
+            first[m] = r
+    if not dups:
+        return []
+    head = f"{source}: " if source else ""
+    shown = ", ".join(f"row {r} repeats row {f} ({table['mutant'].iloc[r - 1]})" for r, f in dups[:3])
+    more = f" and {len(dups) - 3} more" if len(dups) > 3 else ""
+    return [f"{head}{len(dups)} duplicate variant row(s): {shown}{more}; each is scored"]
 
 
 def single_mutant_scan(
