@@ -15,6 +15,7 @@ import html
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -288,6 +289,12 @@ class GenerationJob:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     collected: bool = False
+    #: ``alive()`` is False once the browser session that started the job has ended; the job is then
+    #: cancelled at its next progress report, after ``grace`` seconds (a reconnect within them keeps it)
+    alive: Callable[[], bool] | None = field(default=None, repr=False)
+    grace: float = 3.0
+    cancel_reason: str | None = None
+    _gone_since: float | None = field(default=None, repr=False)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -313,6 +320,16 @@ class GenerationJob:
     def report(self, fraction: float, message: str) -> None:
         self.fraction = min(max(float(fraction), 0.0), 1.0)
         self.message = message
+        if self.alive is not None and not self._cancel.is_set():
+            if self.alive():
+                self._gone_since = None
+            elif self._gone_since is None:
+                self._gone_since = time.time()
+            elif time.time() - self._gone_since >= self.grace:
+                self.cancel_reason = "the browser session ended"
+                self._cancel.set()
+                print(f"seqdiff app: {self.domain} generation cancelled: {self.cancel_reason}", file=sys.stderr,
+                      flush=True)
         if self._cancel.is_set():
             raise JobCancelled()
 
@@ -335,6 +352,21 @@ class GenerationJob:
     @property
     def elapsed(self) -> float:
         return (self.finished or time.time()) - self.started
+
+
+def session_alive_check() -> Callable[[], bool] | None:
+    """``alive()`` for the browser session running this script: False once its tab is closed (its
+    connection gone). ``None`` outside a served app (e.g. under AppTest)."""
+    try:
+        from streamlit.runtime import Runtime
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:
+        return None
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not Runtime.exists():
+        return None
+    runtime, session_id = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(session_id)
 
 
 def generate_candidates(model, template, num: int, *, sampler: str | None = None, steps: int | None = None,

@@ -7,12 +7,21 @@ It opens on the shipped default model of each domain (``seqdiff/pretrained/<doma
 models: a path or an upload in the sidebar, or the environment variable ``SEQDIFF_APP_MODELS``
 (``dna=/path/to/model.pt,smiles=/path/to/other.pt``; ``text=none`` hides a shipped model);
 ``SEQDIFF_APP_DEVICE`` picks the device (``auto`` by default).
+
+Model files are opened without running anything in them (a file that would import code is refused).
+Uploads are kept in a private folder (``SEQDIFF_APP_UPLOADS``, made by ``seqdiff app``; otherwise one
+made here), removed when the server stops. The path box opens model files (``.pt``, ``.pth``, ``.ckpt``)
+only, and answers every other path with the same message, whether it exists or not. A generation stops
+when its browser session ends (the tab is closed).
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
+import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -58,17 +67,37 @@ def _load_model(path: str, mtime: float, size: int, device: str):
     return load_model(path, map_location=device)
 
 
+MODEL_SUFFIXES = (".pt", ".pth", ".ckpt")
+PATH_REFUSED = ("No seqdiff model could be opened at that path. The path box opens model files (.pt, .pth, "
+                ".ckpt) that this server can read: a missing file, a folder, another kind of file and a file "
+                "refused as unsafe all get this same message.")
+
+
+@st.cache_resource(show_spinner=False)
+def _upload_folder() -> str:
+    """The private (0700) folder for uploads: the launcher's, or one made here and removed at exit."""
+    given = os.environ.get("SEQDIFF_APP_UPLOADS", "").strip()
+    if given and Path(given).is_dir() and (Path(given).stat().st_mode & 0o077) == 0:
+        return given
+    folder = tempfile.mkdtemp(prefix="seqdiff-app-uploads-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def _store_upload(up) -> Path:
     data = up.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:20]
-    folder = Path(tempfile.gettempdir()) / "seqdiff-app-uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    suffix = Path(up.name).suffix if Path(up.name).suffix in (".pt", ".ckpt", ".pth") else ".pt"
+    folder = Path(_upload_folder())
+    if not folder.is_dir():  # removed under us: make a new private one
+        _upload_folder.clear()
+        folder = Path(_upload_folder())
+    suffix = Path(up.name).suffix if Path(up.name).suffix in MODEL_SUFFIXES else ".pt"
     path = folder / f"{digest}{suffix}"
     if not path.is_file():
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload.", suffix=".part")  # mode 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
     return path
 
 
@@ -97,6 +126,8 @@ def model_sidebar():
             return domain, None, None, ("info", "Enter the path of a model file in the sidebar.")
         path = Path(text.strip()).expanduser()
         label = str(path)
+        if path.suffix.lower() not in MODEL_SUFFIXES:
+            return domain, None, label, ("error", PATH_REFUSED)
     else:
         up = sb.file_uploader("Model file", type=["pt", "ckpt", "pth"], key=f"model_upload_{domain}",
                               help="An exported model (model.pt) or a training checkpoint (.ckpt).")
@@ -111,7 +142,17 @@ def model_sidebar():
         stat = path.stat()
         model = _load_model(str(path), stat.st_mtime, stat.st_size, device)
     except Exception as e:  # noqa: BLE001 - any unusable file gets a clear message
-        return domain, None, label, ("error", f"Could not load the model {label}: {e}")
+        if choice.kind == "path":  # say nothing about the server's files
+            return domain, None, label, ("error", PATH_REFUSED)
+        from seqdiff.serialization import UnsafeModelError
+        if isinstance(e, UnsafeModelError):
+            if choice.kind == "upload":
+                path.unlink(missing_ok=True)
+            return domain, None, label, ("error", f"Refused {label}: it would import code when opened "
+                                                  f"({str(e).split('import ', 1)[-1].split(',')[0]}), which a "
+                                                  f"seqdiff model never does. Nothing in it was run.")
+        shown = str(e).replace(str(path), label) if choice.kind == "upload" else str(e)
+        return domain, None, label, ("error", f"Could not load the model {label}: {shown}")
     if model.domain != domain:
         return domain, None, label, ("error", f"{label} is a {model.domain} model, not a {domain} model: choose "
                                               f"the {C.DOMAIN_LABELS[model.domain]} domain, or another model file.")
@@ -189,7 +230,7 @@ def start_job(domain, model, model_label, tmpl, settings) -> None:
         return {"cands": cands, "df": df, "template": tmpl.text, "model": model_label, "settings": settings,
                 "extra": extra}
 
-    job = C.GenerationJob(domain=domain, settings=dict(settings, template=tmpl.text))
+    job = C.GenerationJob(domain=domain, settings=dict(settings, template=tmpl.text), alive=C.session_alive_check())
     ss["job"] = job
     job.start(work)
 

@@ -3,23 +3,36 @@
 The app itself lives beside the package in the source tree (``apps/design.py``); this module finds it,
 passes the model choices on through the environment (``SEQDIFF_APP_MODELS``, ``SEQDIFF_APP_DEVICE``)
 and runs ``streamlit run`` with the server options given.
+
+Safe defaults: the server listens on ``127.0.0.1`` (this computer only) unless an address is given;
+uploaded model files go to a private folder (mode 0700, ``SEQDIFF_APP_UPLOADS``) that is removed when
+the app stops; SIGTERM, SIGINT and SIGHUP sent to the launcher are passed on to the server, and the
+launcher waits for it, so no server is left behind.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from .pretrained import DOMAINS as _DOMAINS
 
-__all__ = ["app_script", "streamlit_command", "app_environment", "launch", "MODELS_ENV", "DEVICE_ENV"]
+__all__ = ["app_script", "streamlit_command", "app_environment", "launch", "MODELS_ENV", "DEVICE_ENV", "UPLOADS_ENV",
+           "DEFAULT_ADDRESS"]
 
 MODELS_ENV = "SEQDIFF_APP_MODELS"
 DEVICE_ENV = "SEQDIFF_APP_DEVICE"
+UPLOADS_ENV = "SEQDIFF_APP_UPLOADS"
+#: Where the server listens unless ``--address`` says otherwise: this computer only.
+DEFAULT_ADDRESS = "127.0.0.1"
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def app_script() -> Path:
@@ -38,8 +51,7 @@ def streamlit_command(*, port: int | None = None, address: str | None = None, he
            "--browser.gatherUsageStats", "false"]
     if port is not None:
         cmd += ["--server.port", str(int(port))]
-    if address:
-        cmd += ["--server.address", address]
+    cmd += ["--server.address", address or DEFAULT_ADDRESS]
     if headless:
         cmd += ["--server.headless", "true"]
     return cmd + list(extra)
@@ -84,7 +96,11 @@ def app_environment(models: Sequence[str] | Mapping[str, str] | None = None, dev
 def launch(*, port: int | None = None, address: str | None = None, headless: bool = False,
            models: Sequence[str] | Mapping[str, str] | None = None, device: str | None = None,
            dry_run: bool = False, extra: Sequence[str] = ()) -> int:
-    """Run the app in the foreground (Ctrl+C stops it); ``dry_run`` prints the command instead."""
+    """Run the app in the foreground (Ctrl+C stops it); ``dry_run`` prints the command instead.
+
+    The server listens on ``127.0.0.1`` unless ``address`` is given; signals to this process go to
+    the server, which is waited for; the private upload folder is removed at the end.
+    """
     if importlib.util.find_spec("streamlit") is None:
         raise FileNotFoundError("the app needs Streamlit and its plotting helpers: pip install 'seqdiff[app]' "
                                 "(streamlit, logomaker, matplotlib)")
@@ -95,10 +111,45 @@ def launch(*, port: int | None = None, address: str | None = None, headless: boo
         prefix = " ".join(f"{k}={v}" for k, v in shown.items())
         print((prefix + " " if prefix else "") + " ".join(cmd))
         return 0
+    if address and address not in ("127.0.0.1", "localhost", "::1"):
+        print(f"seqdiff app: serving on {address}: anyone who can reach this computer there can use the app "
+              f"and upload model files to it", file=sys.stderr)
+    uploads = tempfile.mkdtemp(prefix="seqdiff-app-uploads-")  # mode 0700: this user only
+    env[UPLOADS_ENV] = uploads
+    received: list[int] = []
+    proc: subprocess.Popen | None = None
+
+    def forward(signum, frame):  # noqa: ARG001
+        received.append(signum)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
+
+    previous = {s: signal.getsignal(s) for s in _FORWARDED}
     try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
+        for s in _FORWARDED:
+            signal.signal(s, forward)
+        # its own process group: a Ctrl+C in the terminal reaches the server once, through us
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+        if received:  # a signal that came while it was starting
+            proc.send_signal(signal.SIGTERM)
+        while True:
+            try:
+                code = proc.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return 0 if received else code
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for s, h in previous.items():
+            signal.signal(s, h)
+        shutil.rmtree(uploads, ignore_errors=True)
 
 
 if __name__ == "__main__":

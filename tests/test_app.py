@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -255,23 +257,53 @@ def test_model_path_and_bad_files(app_env, tmp_path):
     at.sidebar.text_input(key="model_path_dna").input(str(app_env["dna"])).run()
     ok(at)
     assert not errors(at) and any("tiny-dna" in c.value for c in at.sidebar.caption)
-    # a file that is not a checkpoint
+    # a file that is not a model, a missing file, a folder, another kind of file (that exists), a file
+    # that would run code: all get the same message, which says nothing about the server's files
     junk = tmp_path / "notes.pt"
     junk.write_text("these are not weights\n")
-    at.sidebar.text_input(key="model_path_dna").input(str(junk)).run()
-    ok(at)
-    assert any("not a seqdiff model or checkpoint" in e for e in errors(at))
-    # no such file
-    at.sidebar.text_input(key="model_path_dna").input(str(tmp_path / "missing.pt")).run()
-    ok(at)
-    assert any("no such file" in e for e in errors(at))
+    evil = tmp_path / "evil.pt"
+    marker = tmp_path / "marker"
+    _hostile_model(evil, marker)
+    (tmp_path / "folder.pt").mkdir()
+    seen = set()
+    for path in (junk, tmp_path / "missing.pt", tmp_path / "folder.pt", ROOT / "pyproject.toml", Path("/etc/passwd"),
+                 tmp_path / "nothing.toml", evil):
+        at.sidebar.text_input(key="model_path_dna").input(str(path)).run()
+        ok(at)
+        seen.update(e for e in errors(at))
+    assert seen == {design_constant("PATH_REFUSED")}
+    assert not marker.exists()
     # a model of another domain
     at.sidebar.text_input(key="model_path_dna").input(str(app_env["smiles"])).run()
     ok(at)
     assert any("is a smiles model, not a dna model" in e for e in errors(at))
 
 
-def test_upload_model_and_bad_upload(app_env):
+def _hostile_model(path: Path, marker: Path) -> None:
+    """A model-shaped .pt whose pickle would create ``marker`` when unpickled without restrictions."""
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"format": "seqdiff-model", "version": 1, "config": {}, "tokenizer": {}, "payload": Payload()}, path)
+
+
+def design_constant(name: str):
+    """A module-level constant of apps/design.py (read from its source: importing it runs the app)."""
+    import ast
+    tree = ast.parse(Path(APP).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise KeyError(name)
+
+
+def test_upload_model_and_bad_upload(app_env, tmp_path, monkeypatch):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir(mode=0o700)
+    monkeypatch.setenv("SEQDIFF_APP_UPLOADS", str(uploads))
     at = fresh()
     at.sidebar.selectbox(key="model_choice_dna").set_value("Upload a model file").run()
     ok(at)
@@ -279,10 +311,48 @@ def test_upload_model_and_bad_upload(app_env):
     at.sidebar.file_uploader(key="model_upload_dna").upload("weights.pt", b"\x00garbage" * 100).run()
     ok(at)
     assert any("not a seqdiff model or checkpoint" in e for e in errors(at))
+    assert not any(str(uploads) in e for e in errors(at))  # the server's folder is not shown
+    # a hostile upload is refused, says so, runs nothing, and is not kept
+    marker = tmp_path / "marker"
+    evil = tmp_path / "evil.pt"
+    _hostile_model(evil, marker)
+    at.sidebar.file_uploader(key="model_upload_dna").set_value(
+        ("evil.pt", evil.read_bytes(), "application/octet-stream")).run()
+    ok(at)
+    assert any("Refused evil.pt" in e and "posix.system" in e and "Nothing in it was run" in e for e in errors(at))
+    assert not marker.exists()
     at.sidebar.file_uploader(key="model_upload_dna").set_value(
         ("model.pt", app_env["dna"].read_bytes(), "application/octet-stream")).run()
     ok(at)
     assert not errors(at) and any("tiny-dna" in c.value for c in at.sidebar.caption)
+    kept = [p for p in uploads.iterdir()]
+    assert len(kept) == 2 and all(p.stat().st_mode & 0o077 == 0 for p in kept)  # junk + model, private
+
+
+def test_uploads_go_to_a_private_folder_removed_at_exit(tmp_path):
+    """Without the launcher's folder, the app makes its own (0700) and removes it when the server exits."""
+    script = tmp_path / "run.py"
+    script.write_text(f"""
+import os, sys
+from streamlit.testing.v1 import AppTest
+os.environ.pop("SEQDIFF_APP_UPLOADS", None)
+os.environ["SEQDIFF_APP_MODELS"] = "dna={ROOT / 'seqdiff' / 'pretrained' / 'dna.pt'}"
+os.environ["SEQDIFF_APP_DEVICE"] = "cpu"
+at = AppTest.from_file({str(APP)!r}, default_timeout=60).run()
+at.sidebar.selectbox(key="model_choice_dna").set_value("Upload a model file").run()
+at.sidebar.file_uploader(key="model_upload_dna").upload("w.pt", b"junk").run()
+import glob, tempfile
+found = glob.glob(os.path.join(tempfile.gettempdir(), "seqdiff-app-uploads-*"))
+mine = [f for f in found if os.listdir(f)]
+print("FOLDER", mine[0], oct(os.stat(mine[0]).st_mode & 0o777), flush=True)
+""")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    line = [x for x in r.stdout.splitlines() if x.startswith("FOLDER")]
+    assert line, r.stderr[-2000:]
+    _, folder, mode = line[0].split()
+    assert mode == "0o700"
+    assert not Path(folder).exists()  # removed at exit
 
 
 @pytest.mark.parametrize("template, message", [
@@ -497,5 +567,6 @@ def test_dna_variants_and_cli_dry_run(app_env, capsys):
                  "--model", "text=none"]) == 0
     out = capsys.readouterr().out
     assert "streamlit run" in out and str(Path(APP)) in out and "--server.port 8999" in out
+    assert "--server.address 127.0.0.1" in out  # this computer only, unless --address says otherwise
     assert f"dna={app_env['dna'].resolve()}" in out and "text=none" in out
     assert main(["app", "--dry-run", "--model", "rna=x.pt"]) == 2

@@ -11,7 +11,8 @@ __all__: list[str] = []
 
 def _app_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=None, help="server port (Streamlit's default: 8501)")
-    p.add_argument("--address", default=None, help="server address, e.g. 0.0.0.0 to serve the local network")
+    p.add_argument("--address", default=None, help="server address (default 127.0.0.1: this computer only; e.g. 0.0.0.0 serves every "
+                        "network this computer is on, so anyone there can use the app)")
     p.add_argument("--headless", action="store_true", help="do not open a browser window")
     p.add_argument("--model", action="append", default=[], metavar="DOMAIN=PATH",
                    help="model file to offer first for a domain (repeatable), e.g. --model dna=runs/dna/model.pt; "
