@@ -204,7 +204,14 @@ def save_atomic(obj: dict, path: str | os.PathLike, *, keep_previous: bool = Fal
     tmp = Path(tmp_name)
     try:
         with _open_for_write(tmp) as f:
-            torch.save(obj, f)  # a file object: the archive's inner folder is named "archive"
+            try:
+                torch.save(obj, f)  # a file object: the archive's inner folder is named "archive"
+            except RuntimeError as e:
+                # torch's zip writer reports a failed write (a full disk) as a RuntimeError: the OSError
+                # it was handling is the real cause
+                if isinstance(e.__context__, OSError):
+                    raise e.__context__ from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         back = safe_load(tmp)
@@ -242,7 +249,7 @@ def _plain_copy(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu().clone()
     if isinstance(obj, np.ndarray):
-        return torch.from_numpy(obj.copy())
+        return obj.tolist()  # numbers in the plain data (weights are tensors already)
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, os.PathLike):
@@ -272,7 +279,7 @@ _CONVERT_EXTRA = {"numpy.core.multiarray._reconstruct", "numpy._core.multiarray.
                   "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype", "numpy.ndarray",
                   "numpy.dtypes.Int64DType", "numpy.dtypes.Float64DType", "numpy.dtypes.Int32DType",
                   "numpy.dtypes.Float32DType", "numpy.dtypes.BoolDType", "pathlib.PosixPath", "pathlib.WindowsPath",
-                  "pathlib.Path", "collections.OrderedDict", "builtins.set"}
+                  "pathlib.Path", "collections.OrderedDict", "builtins.set", "_codecs.encode"}
 
 
 def _load_for_convert(p: Path) -> dict:

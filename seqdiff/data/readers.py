@@ -451,7 +451,14 @@ def read_records(path: str | os.PathLike, format: str | None = None, **kwargs) -
     fmt = format or detect_format(path)
     if fmt not in _READERS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(_READERS)}")
-    return _READERS[fmt](path, **kwargs)
+    reader = _READERS[fmt]
+    import inspect
+    params = inspect.signature(reader).parameters
+    unknown = [k for k in kwargs if k not in params]
+    if unknown:  # options meant for another format: this file is not the kind of data expected
+        raise ValueError(f"{path}: a {fmt} file (by its name), not the kind of file expected here "
+                         f"(options {', '.join(unknown)} are for other formats)")
+    return reader(path, **kwargs)
 
 
 # ------------------------------------------------------------- encoding

@@ -323,8 +323,12 @@ def stream_scores(chunks, n_rows: int, out, *, fingerprint: Sequence, chunk_rows
 
     def save_state(rows: int, nbytes: int) -> None:
         tmp = state_path.with_name(state_path.name + ".tmp")
-        tmp.write_text(json.dumps({"rows": rows, "bytes": nbytes, "fingerprint": fp, "total": n_rows}))
-        os.replace(tmp, state_path)
+        try:
+            tmp.write_text(json.dumps({"rows": rows, "bytes": nbytes, "fingerprint": fp, "total": n_rows}))
+            os.replace(tmp, state_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     if not part.exists():
         part.touch()
