@@ -173,7 +173,7 @@ def test_convert_rewrites_old_files_and_checkpoints(tiny_text, tmp_path):
     out = convert_model(tmp_path / "old.pt", tmp_path / "new.pt")  # ... the converter turns them into plain data
     new = safe_load(out)
     assert new["length_histogram"] == list(range(33)) and new["config"]["seed"] == obj["config"]["seed"]
-    assert new["source"] == "/x/y" and type(new["config"]["seed"]) is int
+    assert type(new["config"]["seed"]) is int and "source" not in new  # only what a model file holds
     a, b = load_model(tiny_text).state_dict(), load_model(out).state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # a training checkpoint becomes an exported model with the EMA weights, like load_model reads it
