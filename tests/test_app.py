@@ -570,3 +570,108 @@ def test_dna_variants_and_cli_dry_run(app_env, capsys):
     assert "--server.address 127.0.0.1" in out  # this computer only, unless --address says otherwise
     assert f"dna={app_env['dna'].resolve()}" in out and "text=none" in out
     assert main(["app", "--dry-run", "--model", "rna=x.pt"]) == 2
+
+
+# ================================================================ the served app: network, signals, sessions
+def _listening(port: int) -> list[str]:
+    """Local addresses (hex, as in /proc/net/tcp*) of the sockets listening on ``port``."""
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            addr, p = f[1].split(":")
+            if int(p, 16) == port and f[3] == "0A":  # LISTEN
+                out.append(addr)
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(d.name))
+    return kids
+
+
+@pytest.mark.timeout(180)
+def test_launcher_serves_loopback_only_and_forwards_sigterm(tmp_path):
+    import signal
+    import socket
+    import urllib.request
+
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs /proc/net/tcp to see the listening socket")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", C.DEVICE_ENV: "cpu"}
+    log = open(tmp_path / "app.log", "w")
+    launcher = subprocess.Popen([sys.executable, "-m", "seqdiff.cli", "app", "--headless", "--port", str(port)],
+                                env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            assert launcher.poll() is None, (tmp_path / "app.log").read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("the app did not come up:\n" + (tmp_path / "app.log").read_text()[-2000:])
+        addrs = _listening(port)
+        assert addrs and set(addrs) <= {"0100007F", "00000000000000000000000001000000"}, addrs  # 127.0.0.1, ::1
+        server = _children(launcher.pid)
+        assert len(server) == 1
+        environ = dict(x.split("=", 1) for x in Path(f"/proc/{server[0]}/environ").read_text().split("\0") if "=" in x)
+        uploads = environ["SEQDIFF_APP_UPLOADS"]
+        assert Path(uploads).is_dir() and Path(uploads).stat().st_mode & 0o777 == 0o700
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(30) == 0
+        assert not Path(f"/proc/{server[0]}").exists()  # the server stopped with it: no orphan
+        assert not Path(uploads).exists()  # the private upload folder is gone
+        assert not _listening(port)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        log.close()
+
+
+def test_a_generation_stops_when_its_session_ends():
+    """The job's ``alive`` check (the browser session is connected) cancels it after the grace period."""
+    state = {"alive": True, "steps": 0}
+
+    def work(job):
+        for i in range(10_000):
+            job.report(i / 10_000, f"step {i}")
+            state["steps"] += 1
+            time.sleep(0.002)
+        return "finished"
+
+    job = C.GenerationJob(domain="dna", settings={}, alive=lambda: state["alive"], grace=0.2).start(work)
+    time.sleep(0.3)
+    assert job.running and state["steps"] > 10
+    state["alive"] = False  # the tab is closed
+    assert job.wait(5.0)
+    assert job.state == "cancelled" and job.cancel_reason == "the browser session ended"
+    assert state["steps"] < 10_000
+    # a short disconnection (shorter than the grace period) does not cancel
+    state.update(alive=True, steps=0)
+    job = C.GenerationJob(domain="dna", settings={}, alive=lambda: state["alive"], grace=30.0).start(work)
+    time.sleep(0.1)
+    state["alive"] = False
+    time.sleep(0.2)
+    state["alive"] = True
+    assert job.wait(60.0) and job.state == "done" and job.result == "finished"
+    # outside a served app there is no session to watch
+    assert C.session_alive_check() is None
