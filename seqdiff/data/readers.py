@@ -237,6 +237,13 @@ def read_smiles(
 
 
 def _iter_smi(p: Path, source: str) -> Iterator[Record]:
+    try:
+        yield from _iter_smi_lines(p, source)
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"not a readable SMILES file ({type(e).__name__}: {e})", path=source) from None
+
+
+def _iter_smi_lines(p: Path, source: str) -> Iterator[Record]:
     count = 0
     first = True
     with open_text(p) as fh:

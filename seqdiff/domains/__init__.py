@@ -102,7 +102,11 @@ def _pairs(ids: Iterable[Any], seqs: Iterable[str]) -> Iterable[tuple[str, str]]
 
 
 def _read_lines(path: str | os.PathLike) -> list[str]:
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        from ..data.errors import DataError
+        raise DataError(f"not UTF-8 text (byte {e.start + 1}: {e.reason})", path=os.fspath(path)) from None
     if not text:
         return []
     if text.endswith("\n"):

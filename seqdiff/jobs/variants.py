@@ -280,17 +280,25 @@ def read_variants(
         source = os.fspath(path_or_df)
         name = source.lower().removesuffix(".gz")
         sep = "\t" if name.endswith((".tsv", ".tab")) else ","
-        header = pd.read_csv(source, sep=sep, nrows=0).columns
-        mcol = column if column is not None else _find_column(header, MUTANT_COLUMNS)
-        scol = sequence_column if sequence_column is not None else _find_column(header, SEQUENCE_COLUMNS)
-        df = pd.read_csv(source, sep=sep)
-        text_cols = [c for c in dict.fromkeys((mcol, scol)) if c is not None and c in header]
-        if text_cols:
-            # the mutant/sequence cells as typed: "NA" or "null" must not turn into a
-            # missing value (an empty cell is the wild type, anything else must parse)
-            raw = pd.read_csv(source, sep=sep, usecols=text_cols, dtype=str, keep_default_na=False)
-            for c in text_cols:
-                df[c] = raw[c]
+        try:
+            header = pd.read_csv(source, sep=sep, nrows=0).columns
+            mcol = column if column is not None else _find_column(header, MUTANT_COLUMNS)
+            scol = sequence_column if sequence_column is not None else _find_column(header, SEQUENCE_COLUMNS)
+            df = pd.read_csv(source, sep=sep)
+            text_cols = [c for c in dict.fromkeys((mcol, scol)) if c is not None and c in header]
+            if text_cols:
+                # the mutant/sequence cells as typed: "NA" or "null" must not turn into a
+                # missing value (an empty cell is an error, anything else must parse)
+                raw = pd.read_csv(source, sep=sep, usecols=text_cols, dtype=str, keep_default_na=False)
+                for c in text_cols:
+                    df[c] = raw[c]
+        except pd.errors.EmptyDataError:
+            raise VariantError("empty file: no header and no variants", source=source) from None
+        except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as e:
+            if isinstance(e, FileNotFoundError):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise VariantError(f"not a readable CSV/TSV table ({first})", source=source) from None
     prefix = f"{source}: " if source else ""
     mcol = column if column is not None else _find_column(list(df.columns), MUTANT_COLUMNS)
     scol = sequence_column if sequence_column is not None else _find_column(list(df.columns), SEQUENCE_COLUMNS)

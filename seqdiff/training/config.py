@@ -294,6 +294,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{source}: no such config file") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"{source}: not valid YAML: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{source}: not UTF-8 text (byte {e.start + 1}: {e.reason})") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{source}: is a folder, not a config file") from None
     if data:
         raw = {**raw, **data}
     if overrides:
