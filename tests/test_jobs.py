@@ -175,7 +175,7 @@ def test_infill_top_k_and_valid_only(models):
 def test_bad_templates_fail_clearly_and_write_nothing(template, message, models, tmp_path):
     out = tmp_path / "bad.fa"
     out.write_text(">old\nACGT\n")
-    r = cli("infill", "-m", models["dna"], "-t", template, "-n", 3, "-o", out, "-q", check=False)
+    r = cli("infill", "-m", models["dna"], "-t", template, "-n", 3, "-o", out, "--overwrite", "-q", check=False)
     assert r.returncode == 2
     assert message in r.stderr and "Traceback" not in r.stderr
     assert out.read_text() == ">old\nACGT\n" and not (tmp_path / "bad.csv").exists()
@@ -256,12 +256,12 @@ def test_eval_reports_likelihood_and_sample_metrics(models, tmp_path):
     rep = json.loads(r.stdout)["samples"]  # a FASTA of A/C/G/T is read as DNA without --domain
     assert rep["num_samples"] == 16
     assert any("js" in k for k in rep) and "gc_content" in rep
-    smi = tmp_path / "s.smi"
+    smi = tmp_path / "m.smi"
     cli("sample", "-m", models["smiles"], "-n", 16, "--steps", 8, "-o", smi, "-q")
     rep = json.loads(cli("eval", "--samples", smi, "--training", ROOT / "datasets/moses/valid.smi.gz",
                          "--json").stdout)["samples"]
     assert 0 <= rep["validity"] <= 1
-    txt = tmp_path / "s.txt"
+    txt = tmp_path / "t.txt"
     cli("sample", "-m", models["text"], "-n", 8, "--steps", 8, "-o", txt, "-q")
     rep = json.loads(cli("eval", "--samples", txt, "--ref-model", models["text"], "--json").stdout)["samples"]
     assert rep["generative_perplexity"] > 1 and rep["entropy_bits_per_char"] > 0
