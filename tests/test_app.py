@@ -675,3 +675,86 @@ def test_a_generation_stops_when_its_session_ends():
     assert job.wait(60.0) and job.state == "done" and job.result == "finished"
     # outside a served app there is no session to watch
     assert C.session_alive_check() is None
+
+
+PROBE = """
+import sys, time
+sys.path.insert(0, {apps!r})
+import streamlit as st
+import _components as C
+alive = C.session_alive_check()
+print("ALIVE-CHECK", alive is not None and alive(), flush=True)
+
+def work(job):
+    while True:  # a generation that only ends when cancelled
+        job.report(0.5, "working")
+        time.sleep(0.05)
+
+if "job" not in st.session_state:
+    st.session_state.job = C.GenerationJob(domain="dna", settings={{}}, alive=alive, grace=0.5).start(work)
+st.write("started")
+"""
+
+
+@pytest.mark.timeout(120)
+def test_closing_the_browser_session_cancels_its_generation(tmp_path):
+    """A real Streamlit server and a real browser-protocol client: when the client's connection closes,
+    the session ends and the job started in it is cancelled (the app's design.py passes the same check)."""
+    import asyncio
+    import socket
+    import urllib.request
+
+    websockets = pytest.importorskip("websockets.asyncio.client")
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE.format(apps=str(ROOT / "apps")))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+                                   "--server.port", str(port), "--server.address", "127.0.0.1",
+                                   "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while True:
+            assert server.poll() is None and time.time() < deadline, log_path.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+
+        async def visit() -> None:
+            async with websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"]) as ws:
+                msg = BackMsg()
+                msg.rerun_script.query_string = ""
+                msg.rerun_script.page_script_hash = ""
+                await ws.send(msg.SerializeToString())  # what a browser sends when the page opens
+                end = time.time() + 30
+                while "ALIVE-CHECK" not in log_path.read_text() and time.time() < end:
+                    try:
+                        await asyncio.wait_for(ws.recv(), 0.5)
+                    except asyncio.TimeoutError:
+                        pass
+                await asyncio.sleep(1.0)
+                assert "cancelled" not in log_path.read_text()  # running while the tab is open
+            # the tab is closed here
+
+        asyncio.run(visit())
+        deadline = time.time() + 20
+        while "generation cancelled" not in log_path.read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        text = log_path.read_text()
+        assert "ALIVE-CHECK True" in text
+        assert "dna generation cancelled: the browser session ended" in text, text
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()

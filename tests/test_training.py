@@ -120,12 +120,12 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(tmp_path):
     r = subprocess.run([sys.executable, str(script), str(cfg_path), str(killed), "13"], env=ENV, cwd=ROOT,
                        capture_output=True)
     assert r.returncode == -9
-    assert torch.load(killed / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 10
+    assert torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 10
     assert not (killed / "model.pt").exists()
     r = subprocess.run(cli + [f"out_dir={killed}"], env=ENV, cwd=ROOT, capture_output=True, text=True, check=True)
     assert "resuming" in r.stdout
-    a = torch.load(straight / "model.pt", weights_only=False)["state_dict"]
-    b = torch.load(killed / "model.pt", weights_only=False)["state_dict"]
+    a = torch.load(straight / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(killed / "model.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
