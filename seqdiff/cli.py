@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as e:
         how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
-        print(f"seqdiff {args.cmd}: {how}; no partial output was written, earlier files are intact",
-              file=sys.stderr)
+        print(f"seqdiff {args.cmd}: {how}; outputs are only renamed into place when complete, so earlier "
+              f"files are intact", file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130
     except OSError as e:
         # a full disk, a read-only or missing folder, a permission: one line, exit 2 (outputs are
