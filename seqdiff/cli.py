@@ -94,6 +94,10 @@ def _on_sigterm(signum, frame):  # noqa: ARG001
 _OWN_SIGNALS = ("train", "app")
 
 
+def _notes(e: BaseException) -> str:
+    return "".join(f"; {n}" for n in getattr(e, "__notes__", ()))
+
+
 def main(argv: list[str] | None = None) -> int:
     _load_jobs()
     parser = argparse.ArgumentParser(prog="seqdiff", description="Discrete diffusion over sequences: "
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
         print(f"seqdiff {args.cmd}: {how}; outputs are only renamed into place when complete, so earlier "
-              f"files are intact", file=sys.stderr)
+              f"files are intact" + _notes(e), file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130
     except OSError as e:
         # a full disk, a read-only or missing folder, a permission: one line, exit 2 (outputs are
@@ -129,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         import errno
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            msg = f"the disk is full{where}; nothing partial was kept, earlier files are intact"
+            msg = f"the disk is full{where}; earlier files are intact"
         else:
             msg = f"{e.strerror or e}{where}"
-        print(f"seqdiff {args.cmd}: error: {msg}", file=sys.stderr)
+        print(f"seqdiff {args.cmd}: error: {msg}{_notes(e)}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:

@@ -246,10 +246,9 @@ def _score(args) -> int:
         try:
             n = stream_scores(chunks, n_rows, out, fingerprint=fingerprint, chunk_rows=chunk,
                               resume=args.resume, on_resume=resumed)
-        except (KeyboardInterrupt, OSError):
-            if part.exists():
-                print(f"seqdiff score: the rows scored so far are in {part}; rerun with --resume to continue",
-                      file=sys.stderr)
+        except (KeyboardInterrupt, OSError) as e:
+            if part.exists():  # said on the same line as the error (seqdiff.cli prints the notes)
+                e.add_note(f"the rows scored so far are in {part}: rerun with --resume to continue")
             raise
     shown = [c for c in cols if c.startswith("score_") or c in ("nll_nats", "bits_per_token")]
     print(f"wrote {n} rows to {args.out}" + (f" (columns: {', '.join(shown)})" if shown else "")
