@@ -303,10 +303,10 @@ def tmpfs(path: Path, size: str):
 
 
 def test_full_disk_in_sample_and_score(tmp_path):
-    with tmpfs(tmp_path / "small", "96k") as disk:
+    with tmpfs(tmp_path / "small", "40k") as disk:
         old = disk / "out.txt"
         old.write_text("earlier output\n")
-        r = cli_process("sample", "-m", "text", "-n", 3000, "--steps", 2, "--batch-size", 256, "-o", old,
+        r = cli_process("sample", "-m", "text", "-n", 400, "--steps", 1, "--batch-size", 100, "-o", old,
                         "--overwrite", "-q")
         one_line_error(r, "the disk is full")
         assert old.read_text() == "earlier output\n" and not (disk / "out.csv").exists()
@@ -315,11 +315,13 @@ def test_full_disk_in_sample_and_score(tmp_path):
         fa = tmp_path / "many.fa"
         fa.write_text("".join(f">r{i}\n{'ACGT' * 8}\n" for i in range(300)))
         filler = disk / "filler"
-        filler.write_bytes(b"x" * 86_000)
-        args = ["score", "-m", "dna", "--fasta", fa, "--batch-size", 4, "--n-t", 2, "-o", disk / "scores.csv", "-q"]
+        filler.write_bytes(b"x" * 4_000)  # room for the first 128 rows, not for all 300
+        args = ["score", "-m", "dna", "--fasta", fa, "--batch-size", 8, "--n-t", 2, "-o", disk / "scores.csv", "-q"]
         r = cli_process(*args)
         one_line_error(r, "the disk is full", "scores.csv.partial", "--resume")
         assert not (disk / "scores.csv").exists()
+        kept = json.loads((disk / "scores.csv.partial.json").read_text())["rows"]
+        assert 0 < kept < 300 and kept % 128 == 0  # the pieces written before the disk filled are kept
         no_temporaries(disk)
         filler.unlink()
         r = cli_process(*args, "--resume")
