@@ -303,7 +303,7 @@ def tmpfs(path: Path, size: str):
 
 
 def test_full_disk_in_sample_and_score(tmp_path):
-    with tmpfs(tmp_path / "small", "40k") as disk:
+    with tmpfs(tmp_path / "small", "64k") as disk:
         old = disk / "out.txt"
         old.write_text("earlier output\n")
         r = cli_process("sample", "-m", "text", "-n", 400, "--steps", 1, "--batch-size", 100, "-o", old,
@@ -315,7 +315,7 @@ def test_full_disk_in_sample_and_score(tmp_path):
         fa = tmp_path / "many.fa"
         fa.write_text("".join(f">r{i}\n{'ACGT' * 8}\n" for i in range(300)))
         filler = disk / "filler"
-        filler.write_bytes(b"x" * 4_000)  # room for the first 128 rows, not for all 300
+        filler.write_bytes(b"x" * 36_000)  # room for the first 128 rows, not for all 300
         args = ["score", "-m", "dna", "--fasta", fa, "--batch-size", 8, "--n-t", 2, "-o", disk / "scores.csv", "-q"]
         r = cli_process(*args)
         one_line_error(r, "the disk is full", "scores.csv.partial", "--resume")
