@@ -114,6 +114,11 @@ def scan_file(path: str | os.PathLike) -> None:
             names = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
             if len(names) != 1:
                 raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint (not a torch archive)")
+            info = z.getinfo(names[0])
+            # torch writes its records uncompressed; a compressed or huge pickle is not torch's (or a zip bomb)
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size > _MAX_PICKLE_BYTES:
+                raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint (its pickle is compressed or "
+                                     f"{info.file_size} bytes: not written by torch.save)")
             data = z.read(names[0])
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as e:
         raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint (not a torch zip archive: damaged, "
@@ -130,6 +135,7 @@ def scan_file(path: str | os.PathLike) -> None:
 
 
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+_MAX_PICKLE_BYTES = 1 << 30  # the pickle holds the structure, not the weights: megabytes at most
 
 
 def check_plain(obj: Any, where: str = "") -> None:
@@ -220,13 +226,27 @@ def save_atomic(obj: dict, path: str | os.PathLike, *, keep_previous: bool = Fal
         del back
         os.chmod(tmp, mode)
         if keep_previous and path.is_file():
-            os.replace(path, previous_path(path))
+            _keep_as_previous(path)
         os.replace(tmp, path)
         fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _keep_as_previous(path: Path) -> None:
+    """Make ``<stem>.prev<suffix>`` the current ``path`` while ``path`` itself stays in place (a hard
+    link, renamed over the old previous one), so that a kill at any moment leaves a ``path``."""
+    prev = previous_path(path)
+    link = prev.with_name(f".{prev.name}.{os.getpid()}.link.tmp")
+    try:
+        link.unlink(missing_ok=True)
+        os.link(path, link)
+        os.replace(link, prev)
+    except OSError:  # no hard links on this file system: rename (a kill right after leaves only .prev)
+        link.unlink(missing_ok=True)
+        os.replace(path, prev)
 
 
 def previous_path(path: str | os.PathLike) -> Path:

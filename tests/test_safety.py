@@ -203,6 +203,12 @@ def test_model_file_problems_have_clear_messages(tiny_text, tmp_path):
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelLoadError, match="not a seqdiff model"):
         load_model(tmp_path / "cut.pt")
+    import zipfile
+    with zipfile.ZipFile(tiny_text) as src, zipfile.ZipFile(tmp_path / "deflated.pt", "w", zipfile.ZIP_DEFLATED) as z:
+        for n in src.namelist():  # a compressed pickle is not torch's (and could be a zip bomb)
+            z.writestr(n, src.read(n))
+    with pytest.raises(ModelLoadError, match="compressed"):
+        load_model(tmp_path / "deflated.pt")
     one_line_error(cli("sample", "-m", tmp_path / "noconfig.pt", "-o", tmp_path / "s.txt"), "without its `config`")
     if not torch.cuda.is_available():
         r = cli("sample", "-m", "text", "--device", "cuda", "-o", tmp_path / "s.txt", "-q")
