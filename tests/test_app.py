@@ -677,48 +677,29 @@ def test_a_generation_stops_when_its_session_ends():
     assert C.session_alive_check() is None
 
 
-PROBE = """
-import sys, time
-sys.path.insert(0, {apps!r})
-import streamlit as st
-import _components as C
-alive = C.session_alive_check()
-print("ALIVE-CHECK", alive is not None and alive(), flush=True)
-
-def work(job):
-    while True:  # a generation that only ends when cancelled
-        job.report(0.5, "working")
-        time.sleep(0.05)
-
-if "job" not in st.session_state:
-    st.session_state.job = C.GenerationJob(domain="dna", settings={{}}, alive=alive, grace=0.5).start(work)
-st.write("started")
-"""
-
-
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(150)
 def test_closing_the_browser_session_cancels_its_generation(tmp_path):
-    """A real Streamlit server and a real browser-protocol client: when the client's connection closes,
-    the session ends and the job started in it is cancelled (the app's design.py passes the same check)."""
+    """The real app on a real Streamlit server, driven over the browser's own protocol (a websocket of
+    protobuf messages): open the page, press Generate with many steps, close the connection (the tab).
+    The session ends and its generation is cancelled."""
     import asyncio
     import socket
     import urllib.request
 
     websockets = pytest.importorskip("websockets.asyncio.client")
     from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    script = tmp_path / "probe.py"
-    script.write_text(PROBE.format(apps=str(ROOT / "apps")))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log_path = tmp_path / "server.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", C.DEVICE_ENV: "cpu"}
     with open(log_path, "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
                                    "--server.port", str(port), "--server.address", "127.0.0.1",
                                    "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                                  env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path, stdout=log,
-                                  stderr=subprocess.STDOUT)
+                                  env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60
         while True:
@@ -729,29 +710,51 @@ def test_closing_the_browser_session_cancels_its_generation(tmp_path):
             except OSError:
                 time.sleep(0.3)
 
+        def rerun(page: str = "", widgets=()) -> bytes:
+            msg = BackMsg()
+            msg.rerun_script.query_string = ""
+            msg.rerun_script.page_script_hash = page
+            for wid, field, value in widgets:
+                w = msg.rerun_script.widget_states.widgets.add()
+                w.id = wid
+                setattr(w, field, value)
+            return msg.SerializeToString()
+
         async def visit() -> None:
-            async with websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"]) as ws:
-                msg = BackMsg()
-                msg.rerun_script.query_string = ""
-                msg.rerun_script.page_script_hash = ""
-                await ws.send(msg.SerializeToString())  # what a browser sends when the page opens
-                end = time.time() + 30
-                while "ALIVE-CHECK" not in log_path.read_text() and time.time() < end:
+            url = f"ws://127.0.0.1:{port}/_stcore/stream"
+            async with websockets.connect(url, subprotocols=["streamlit"], max_size=None) as ws:
+                await ws.send(rerun())  # the page opens
+                ids, page, finished = {}, "", False
+                end = time.time() + 60
+                while not finished and time.time() < end:
+                    fm = ForwardMsg()
+                    fm.ParseFromString(await asyncio.wait_for(ws.recv(), 30))
+                    kind = fm.WhichOneof("type")
+                    if kind == "new_session":
+                        page = fm.new_session.page_script_hash
+                    elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                        el = fm.delta.new_element
+                        widget = getattr(el, el.WhichOneof("type"))
+                        if hasattr(widget, "label") and hasattr(widget, "id"):
+                            ids[widget.label] = widget.id
+                    finished = kind == "script_finished"
+                assert "Generate" in ids and "Steps" in ids, sorted(ids)
+                # many sampler steps, then Generate: a run that takes far longer than this visit
+                await ws.send(rerun(page, [(ids["Steps"], "int_value", 10000), (ids["Generate"], "trigger_value", True)]))
+                end = time.time() + 4
+                while time.time() < end:
                     try:
                         await asyncio.wait_for(ws.recv(), 0.5)
                     except asyncio.TimeoutError:
                         pass
-                await asyncio.sleep(1.0)
-                assert "cancelled" not in log_path.read_text()  # running while the tab is open
+                assert "cancelled" not in log_path.read_text()  # still running while the tab is open
             # the tab is closed here
 
         asyncio.run(visit())
-        deadline = time.time() + 20
+        deadline = time.time() + 30
         while "generation cancelled" not in log_path.read_text() and time.time() < deadline:
             time.sleep(0.2)
-        text = log_path.read_text()
-        assert "ALIVE-CHECK True" in text
-        assert "dna generation cancelled: the browser session ended" in text, text
+        assert "dna generation cancelled: the browser session ended" in log_path.read_text(), log_path.read_text()
     finally:
         server.terminate()
         try:
