@@ -343,9 +343,13 @@ def convert_model(src: str | os.PathLike, dst: str | os.PathLike | None = None) 
     except TypeError as e:
         raise ModelLoadError(f"{p}: cannot convert: {e}") from None
     model: SeqDiffModel = model_from_dict(obj, p)
-    out = model.export_dict()
+    # keep the precision the weights were stored in (a bf16 export stays bf16)
+    src_state = obj.get("state_dict") if isinstance(obj.get("state_dict"), dict) else {}
+    dtypes = {v.dtype for v in src_state.values() if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    dtype = dtypes.pop() if len(dtypes) == 1 and torch.float32 not in dtypes else None
+    out = model.export_dict(dtype) if dtype is not None else model.export_dict()
     out_path = Path(dst) if dst is not None else p
-    want = {k: v.clone() for k, v in out["state_dict"].items()}
+    want = {k: v.clone() for k, v in model.state_dict().items()}
 
     def same(back: dict) -> None:
         got = model_from_dict(back, out_path).state_dict()

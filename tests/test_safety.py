@@ -183,6 +183,11 @@ def test_convert_rewrites_old_files_and_checkpoints(tiny_text, tmp_path):
     a, b = load_model(ckpt).state_dict(), load_model(tmp_path / "from_ckpt.pt").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert safe_load(tmp_path / "from_ckpt.pt")["format"] == "seqdiff-model"
+    # a bf16 export stays bf16
+    load_model(tiny_text).save(tmp_path / "half.pt", dtype=torch.bfloat16)
+    convert_model(tmp_path / "half.pt", tmp_path / "half2.pt")
+    assert {v.dtype for v in safe_load(tmp_path / "half2.pt")["state_dict"].values() if v.is_floating_point()} \
+        == {torch.bfloat16}
     # in place, and refusing to overwrite another output without --overwrite
     assert cli("convert", tmp_path / "old.pt").returncode == 0
     assert safe_load(tmp_path / "old.pt")["config"]["seed"] == obj["config"]["seed"]
