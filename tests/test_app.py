@@ -652,8 +652,8 @@ def test_a_generation_stops_when_its_session_ends():
     state = {"alive": True, "steps": 0}
 
     def work(job):
-        for i in range(10_000):
-            job.report(i / 10_000, f"step {i}")
+        for i in range(1000):
+            job.report(i / 1000, f"step {i}")
             state["steps"] += 1
             time.sleep(0.002)
         return "finished"
@@ -664,7 +664,7 @@ def test_a_generation_stops_when_its_session_ends():
     state["alive"] = False  # the tab is closed
     assert job.wait(5.0)
     assert job.state == "cancelled" and job.cancel_reason == "the browser session ended"
-    assert state["steps"] < 10_000
+    assert state["steps"] < 1000
     # a short disconnection (shorter than the grace period) does not cancel
     state.update(alive=True, steps=0)
     job = C.GenerationJob(domain="dna", settings={}, alive=lambda: state["alive"], grace=30.0).start(work)
