@@ -486,7 +486,7 @@ def test_cli_round_trip_writes_corrected_text_and_a_csv(uniform_text_model, tmp_
         assert list(table["id"]) == ["line 1", "line 2", "line 3", "line 4"]
         for s_in, s_out, row in zip(lines, got, table.itertuples()):
             assert len(s_out) == len(s_in) and s_out[:3] == s_in[:3]  # substitutions only; keep honoured
-            pos = [int(p) for p in row.positions.split(";")] if row.positions else []
+            pos = [int(p) - 1 for p in row.positions.split(";")] if row.positions else []  # 1-based in the CSV
             assert pos == [i for i in range(len(s_in)) if s_in[i] != s_out[i]]
             assert int(row.num_changed) == len(pos) and len(row.confidences) == len(s_in)
             if s_in:

@@ -97,7 +97,7 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
     for c in res:
         conf_changed = ";".join(f"{c.confidences[p]:.3f}" for p in c.positions)
         rows.append({"id": c.id, "sequence": c.corrected, "input": c.input, "corrected": c.corrected,
-                     "num_changed": c.num_changed, "positions": ";".join(map(str, c.positions)),
+                     "num_changed": c.num_changed, "positions": ";".join(str(q + 1) for q in c.positions),  # 1-based
                      "confidences": compact_confidences(c.confidences), "changed_confidences": conf_changed,
                      "t": round(c.t, 6), "error_rate": round(c.error_rate, 6),
                      "rate_estimated": c.estimated, "method": c.method, "reads": c.reads})
