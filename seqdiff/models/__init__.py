@@ -14,7 +14,7 @@ from torch import nn
 from .ar import ARConfig, ARTransformer
 from .attention import AttentionBackendError, attention_backends_available
 from .dit import DiT, DiTConfig, maybe_compile
-from .rotary import RotaryEmbedding, apply_rotary
+from .rotary import RotaryEmbedding, apply_rotary, apply_rotary_complex, apply_rotary_reference
 
 __all__ = [
     "ARConfig",
@@ -24,6 +24,8 @@ __all__ = [
     "DiTConfig",
     "RotaryEmbedding",
     "apply_rotary",
+    "apply_rotary_complex",
+    "apply_rotary_reference",
     "attention_backends_available",
     "build_model",
     "config_from_dict",

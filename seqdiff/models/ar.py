@@ -19,7 +19,7 @@ from torch import nn
 
 from .attention import AttentionContext, check_backend
 from .dit import ConfigMixin, DiTBlock, FinalLayer, _check_tokens, _validate_common, _zero_init_modulations, init_weights
-from .rotary import RotaryEmbedding
+from .rotary import RotaryEmbedding, rotary_phases
 
 __all__ = ["ARConfig", "ARTransformer"]
 
@@ -123,7 +123,7 @@ class ARTransformer(nn.Module):
         emb = self.embed(x[:, :-1])  # b l-1 d
         bos = self.bos.to(emb.dtype)[None, None, :].expand(batch, 1, -1)
         h = torch.cat([bos, emb], dim=1)  # b l d
-        rotary = self.rotary(length, x.device)
+        rotary = rotary_phases(*self.rotary(length, x.device))
         ctx = AttentionContext(pad_mask=in_mask, causal=True, backend=self.config.attn_backend)
         for block in self.blocks:
             h = block(h, rotary, ctx, None)

@@ -55,15 +55,26 @@ class AttentionBackendError(RuntimeError):
     """Raised when an attention backend is unknown or cannot run on the given inputs."""
 
 
-@functools.lru_cache(maxsize=1)
+_FLASH_IMPORT: tuple[ModuleType | None, str] | None = None
+
+
 def _import_flash_attn() -> tuple[ModuleType | None, str]:
-    """Import flash-attn once. Returns ``(module or None, reason it failed)``."""
-    try:
-        import flash_attn  # type: ignore[import-not-found]
-        from flash_attn import flash_attn_func, flash_attn_varlen_func  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken CUDA extension (OSError...)
-        return None, f"{type(exc).__name__}: {exc}"
-    return flash_attn, ""
+    """Import flash-attn once. Returns ``(module or None, reason it failed)``.
+
+    A plain module-level cache (not ``functools.lru_cache``): once filled, ``torch.compile``
+    reads it as a constant instead of tracing the import (a graph break). Models call
+    :func:`check_backend` at construction, which fills it before any forward is compiled.
+    """
+    global _FLASH_IMPORT
+    if _FLASH_IMPORT is None:
+        try:
+            import flash_attn  # type: ignore[import-not-found]
+            from flash_attn import flash_attn_func, flash_attn_varlen_func  # noqa: F401
+        except Exception as exc:  # ImportError, or a broken CUDA extension (OSError...)
+            _FLASH_IMPORT = (None, f"{type(exc).__name__}: {exc}")
+        else:
+            _FLASH_IMPORT = (flash_attn, "")
+    return _FLASH_IMPORT
 
 
 def _load_flash_attn() -> ModuleType | None:
@@ -102,6 +113,8 @@ def check_backend(name: str) -> None:
     """
     if name not in BACKENDS:
         raise AttentionBackendError(f"unknown attention backend {name!r}; choose one of {BACKENDS}")
+    if name in ("flash", "auto"):
+        _import_flash_attn()  # settle the import now, outside any compiled forward
     if name == "flash" and _load_flash_attn() is None:
         raise AttentionBackendError(_flash_missing_message())
 

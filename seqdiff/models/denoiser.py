@@ -50,8 +50,11 @@ class DiffusionDenoiser(nn.Module):
         real = x_t != self.pad_id
         return None if bool(real.all()) else real
 
-    def forward(self, x_t: Tensor, t: Tensor, pad_mask: Tensor | None = None) -> Tensor:
-        if pad_mask is None:
+    def forward(self, x_t: Tensor, t: Tensor, pad_mask: Tensor | None = None, *,
+                padded: bool | None = None) -> Tensor:
+        """``padded=False`` states that the batch has no padding (no mask, no check: the training
+        step knows it from the host, and a check would be a device sync and a graph break)."""
+        if pad_mask is None and padded is not False:
             pad_mask = self.pad_mask(x_t)
         logits = self.network(x_t, t, pad_mask)
         n = self.process.vocab_size

@@ -36,7 +36,7 @@ from einops import rearrange
 from torch import nn
 
 from .attention import BACKENDS, AttentionContext, attention, check_backend
-from .rotary import RotaryEmbedding, apply_rotary
+from .rotary import RotaryEmbedding, apply_rotary_complex, rotary_phases
 
 __all__ = [
     "DiT",
@@ -267,11 +267,12 @@ class DiTBlock(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        rotary: tuple[torch.Tensor, torch.Tensor],
+        rotary: torch.Tensor,
         ctx: AttentionContext,
         c: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``x``: ``[b l d]``; rotary: ``(cos, sin)`` ``[l, d_head/2]``; ``c``: ``[b, cond_dim]`` or None.
+        """``x``: ``[b l d]``; rotary: complex phases ``[l, d_head/2]`` (:func:`rotary_phases`);
+        ``c``: ``[b, cond_dim]`` or None.
 
         Returns ``[b l d]``.
         """
@@ -280,9 +281,7 @@ class DiTBlock(nn.Module):
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = self.adaLN_modulation(c)
         h = modulate(self.norm1(x), shift_a, scale_a)
         qkv = rearrange(self.qkv(h), "b l (three h e) -> three b l h e", three=3, h=self.n_heads)
-        cos, sin = rotary
-        q = apply_rotary(qkv[0], cos, sin)
-        k = apply_rotary(qkv[1], cos, sin)
+        q, k = apply_rotary_complex(qkv[:2], rotary)  # queries and keys in one complex multiply
         a = attention(q, k, qkv[2], ctx=ctx)
         a = self.attn_out(rearrange(a, "b l h e -> b l (h e)"))
         x = x + gate_a * self.dropout(a)
@@ -432,7 +431,7 @@ class DiT(nn.Module):
         batch, length = x.shape
         c = self._conditioning(t, batch, x.device)
         h = self.embed(x)  # b l d
-        rotary = self.rotary(length, x.device)
+        rotary = rotary_phases(*self.rotary(length, x.device))
         ctx = AttentionContext(pad_mask=pad_mask, causal=False, backend=self.config.attn_backend)
         for block in self.blocks:
             h = block(h, rotary, ctx, c)

@@ -3,6 +3,13 @@
 Channel pairs ``(2i, 2i+1)`` of each head are rotated by the angle ``pos * base^(-2i/d)``
 (the original interleaved layout). Applied to queries and keys only, so that the
 attention score ``q_m . k_n`` depends on the positions only through ``m - n``.
+
+A rotation of the pair ``(a, b)`` by ``θ`` is the complex product ``(a + ib) e^{iθ}``, so the
+networks view each pair as one complex number and rotate queries and keys together with a
+single complex multiply (:func:`apply_rotary_complex`, float32 arithmetic: there is no bf16
+complex type, and rotating in bf16 would lose the position signal of long sequences).
+:func:`apply_rotary_reference` is the same rotation written out in real arithmetic; it is kept
+as the test and benchmark reference.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-__all__ = ["RotaryEmbedding", "apply_rotary"]
+__all__ = ["RotaryEmbedding", "apply_rotary", "apply_rotary_complex", "apply_rotary_reference", "rotary_phases"]
 
 
 class RotaryEmbedding(nn.Module):
@@ -59,8 +66,36 @@ class RotaryEmbedding(nn.Module):
         return f"head_dim={self.head_dim}, base={self.base:g}"
 
 
+def rotary_phases(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """``e^{iθ}`` as a complex64 table ``[l, d/2]`` from the ``(cos, sin)`` tables."""
+    return torch.complex(cos.float(), sin.float())
+
+
+def apply_rotary_complex(x: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs of ``x`` by one complex multiply.
+
+    Args:
+        x: ``[..., l, h, d]`` queries and/or keys (e.g. ``[2, b, l, h, d]`` for both at once).
+        phases: complex ``[l, d/2]`` from :func:`rotary_phases`.
+
+    Returns:
+        ``x`` rotated, same shape, in ``x.dtype`` (the product is computed in complex64,
+        complex128 for float64 input).
+    """
+    xr = x if x.dtype == torch.float64 else x.float()
+    pairs = torch.view_as_complex(xr.reshape(*x.shape[:-1], x.shape[-1] // 2, 2))  # ... l h d/2
+    rotated = pairs * phases.to(pairs.dtype)[:, None, :]  # broadcast over heads (and any leading axes)
+    return torch.view_as_real(rotated).flatten(-2).to(x.dtype)
+
+
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs of ``x``.
+    """Rotate channel pairs of ``x`` (``[b, l, h, d]``) by the ``[l, d/2]`` tables from
+    :class:`RotaryEmbedding`; returns ``[b, l, h, d]`` in ``x.dtype`` (rotation in float32)."""
+    return apply_rotary_complex(x, rotary_phases(cos, sin))
+
+
+def apply_rotary_reference(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """The rotation in real arithmetic (the implementation before the complex multiply).
 
     Args:
         x: ``[b, l, h, d]`` queries or keys.

@@ -89,7 +89,7 @@ class ModelConfig:
                             "reference.", choices=("auto", "sdpa", "flash", "reference"))
     time_conditioning: bool = doc(True, "adaLN-zero time conditioning; off for time-independent masked models "
                                   "(enables output caching in the ancestral sampler).")
-    compile: bool = doc(False, "torch.compile the network.")
+    compile: bool = doc(False, "torch.compile the training step (network and loss; see `trainer.compile_mode`).")
 
 
 @dataclass
@@ -131,6 +131,9 @@ class TrainerConfig:
     num_nodes: int = doc(1, "Nodes (multi-node runs launch one process per device, e.g. with torchrun or SLURM).")
     strategy: str = doc("auto", "Lightning strategy: auto, ddp, fsdp, ...")
     accumulate_grad_batches: int = doc(1, "Gradient accumulation.")
+    compile_mode: str = doc("default", "torch.compile mode when `model.compile` is true: `reduce-overhead` "
+                            "replays CUDA graphs (small models on GPU, where Python launch overhead dominates).",
+                            choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"))
     deterministic: bool = doc(True, "Ask torch for deterministic kernels (exact resume).")
     progress_bar: bool = doc(True, "Show a progress bar.")
 

@@ -3,6 +3,11 @@
 Training batches come from :class:`ResumableBatchSampler`: batch ``k`` is a pure function of
 ``(seed, k)`` (epoch ``e`` is a seeded permutation of the rows), so after a restart the data
 stream continues exactly where the interrupted run was — the basis of exact resume.
+
+The rows of a tokenised corpus are prepared once as one small-integer tensor (:class:`TokenRows`,
+uint8 for every shipped alphabet); a training batch is then a single gather (plus the
+reverse-complement augmentation as one vectorised flip), with no per-row Python and no collation.
+On CUDA the loader pins its batches so the host-to-device copy runs asynchronously.
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from typing import NamedTuple
+
 from ..data import (Collator, PackedDataset, PaddedDataset, StreamingWindowDataset, WindowDataset, encode_records,
                     read_records, split_indices)
+from ..data.datasets import _splitmix64
 from ..data.errors import DataError
 from ..tokenizers import Tokenizer, build_tokenizer
 from ..tokenizers.smiles import canonicalize, randomize
 from .config import ConfigError, TrainConfig
 
 __all__ = ["build_tokenizer_for", "build_datasets", "SeqDataModule", "ResumableBatchSampler", "reader_kwargs",
-           "DEFAULT_TOKENIZER", "default_layout"]
+           "DEFAULT_TOKENIZER", "default_layout", "TokenRows", "TrainBatch"]
 
 log = logging.getLogger(__name__)
 
@@ -230,21 +238,150 @@ class ResumableBatchSampler(Sampler[list[int]]):
             self._perm_epoch = epoch
         return self._perm
 
-    def batch(self, k: int) -> list[int]:
-        """Row indices of global batch ``k`` for this rank."""
+    def positions(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(row indices, epochs)`` of global batch ``k`` for this rank (int64 arrays)."""
         per = self.batch_size * self.world
         first = k * per + self.rank * self.batch_size
-        idx = []
-        for j in range(first, first + self.batch_size):
-            epoch, pos = divmod(j, self.n)
-            idx.append(int(self._epoch_perm(epoch)[pos]))
-        return idx
+        epoch, pos = np.divmod(np.arange(first, first + self.batch_size, dtype=np.int64), self.n)
+        idx = np.empty(self.batch_size, dtype=np.int64)
+        for e in np.unique(epoch):  # one or a few epochs per batch
+            sel = epoch == e
+            idx[sel] = self._epoch_perm(int(e))[pos[sel]]
+        return idx, epoch
+
+    def batch(self, k: int) -> list[int]:
+        """Row indices of global batch ``k`` for this rank."""
+        return self.positions(k)[0].tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
         k = self.start() if callable(self.start) else int(self.start)
         while True:
             yield self.batch(k)
             k += 1
+
+
+class PositionBatchSampler(ResumableBatchSampler):
+    """:class:`ResumableBatchSampler` yielding ``[(indices, epochs)]`` for :class:`TokenRows`."""
+
+    def __iter__(self) -> Iterator[list]:
+        k = self.start() if callable(self.start) else int(self.start)
+        while True:
+            yield [self.positions(k)]
+            k += 1
+
+
+def _whole_batch(batch):
+    return batch
+
+
+class TrainBatch(NamedTuple):
+    """A prepared training batch: ids, real-token mask, and host-side facts the step needs without
+    a device sync (the number of real tokens, and whether the batch has any padding)."""
+
+    x: torch.Tensor
+    pad_mask: torch.Tensor
+    num_real: int
+    padded: bool
+
+
+def _rc_draw(seed: int, epochs: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The augmentation's per-row uniform draw, vectorised: ``_unit(seed, epoch, key, 0xC0)``."""
+    h = np.uint64(0x243F6A8885A308D3)
+    h = _splitmix64(np.uint64(int(seed) & ((1 << 64) - 1)) ^ _splitmix64(h))
+    h = _splitmix64(np.asarray(epochs, dtype=np.int64).astype(np.uint64) ^ _splitmix64(h))
+    h = _splitmix64(np.asarray(keys, dtype=np.int64).astype(np.uint64) ^ _splitmix64(h))
+    h = _splitmix64(np.uint64(0xC0) ^ _splitmix64(h))
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+class TokenRows(torch.utils.data.Dataset):
+    """Every row of a window, packed or padded dataset, prepared once as a ``[n, L]`` small-integer
+    tensor; ``rows[(indices, epochs)]`` returns a whole :class:`TrainBatch`.
+
+    Batches are identical to stacking ``ds[i]`` after ``ds.set_epoch(epoch)`` for each row, including
+    the reverse-complement augmentation, which is redrawn every epoch from ``(seed, epoch, row)``.
+    :meth:`to` moves the rows to a device so batches can be gathered there (no host work per step).
+    """
+
+    def __init__(self, ds: Dataset, pad_id: int) -> None:
+        self.pad_id = int(pad_id)
+        n = len(ds)
+        if isinstance(ds, PaddedDataset):
+            L = ds.max_len
+            col = np.arange(L)
+            real = col[None, :] < ds.lengths[:, None]
+            rows = np.full((n, L), ds.pad_id, dtype=np.int64)
+            rows[real] = ds.flat[(ds.offsets[:-1, None] + col[None, :])[real]]
+            lo = np.full(n, int(ds.bos_id is not None), dtype=np.int64)
+            hi = ds.lengths - int(ds.eos_id is not None)
+        elif isinstance(ds, WindowDataset) and getattr(ds, "_rows", None) is not None:  # whole-record packing
+            rows, lo, hi = ds._rows, np.zeros(n, dtype=np.int64), ds.row_lengths.astype(np.int64)
+        elif isinstance(ds, WindowDataset):
+            L = ds.seq_len
+            starts = np.arange(ds.num_full, dtype=np.int64) * ds.stride
+            rows = ds.stream[starts[:, None] + np.arange(L)[None, :]] if ds.num_full else np.zeros((0, L), np.int64)
+            hi = np.full(ds.num_full, L, dtype=np.int64)
+            if ds.has_partial:
+                tail = ds.stream[ds.num_full * ds.stride:]
+                last = np.full((1, L), ds.pad_id, dtype=np.int64)
+                last[0, :len(tail)] = tail
+                rows = np.concatenate([rows.astype(np.int64), last])
+                hi = np.concatenate([hi, [len(tail)]])
+            lo = np.zeros(n, dtype=np.int64)
+        else:
+            raise TypeError(f"TokenRows needs a window, packed or padded dataset, got {type(ds).__name__}")
+        rows = np.asarray(rows)
+        top = int(rows.max()) if rows.size else 0
+        dtype = torch.uint8 if top < 256 else torch.int16 if top < 1 << 15 else torch.int32
+        self.rows = torch.from_numpy(rows.astype(np.int64)).to(dtype)
+        self.real_len = (rows != self.pad_id).sum(1).astype(np.int64)  # stays on the host
+        rc = ds._rc
+        if rc.enabled and top >= len(rc.table):
+            raise DataError(f"token id {top} outside the complement table (size {len(rc.table)})")
+        self.rc = rc.enabled
+        self.rc_seed, self.rc_prob = rc.seed, rc.prob
+        self.table = torch.as_tensor(rc.table, dtype=torch.long) if rc.enabled else None
+        self.lo, self.hi = torch.from_numpy(lo), torch.from_numpy(np.asarray(hi, dtype=np.int64))
+        self.seq_len = self.rows.shape[1]
+
+    @staticmethod
+    def supports(ds: Dataset) -> bool:
+        return isinstance(ds, (PaddedDataset, WindowDataset)) and not isinstance(ds, StreamingWindowDataset)
+
+    def __len__(self) -> int:
+        return self.rows.shape[0]
+
+    def to(self, device: torch.device | str) -> "TokenRows":
+        """Keep the rows (and the tables the augmentation needs) on ``device``."""
+        for name in ("rows", "table", "lo", "hi"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, v.to(device))
+        return self
+
+    def __getitems__(self, items: list) -> TrainBatch:
+        """DataLoader batch fetch: ``items`` is ``[(indices, epochs)]`` from :class:`PositionBatchSampler`."""
+        (item,) = items
+        return self[item]
+
+    def __getitem__(self, item) -> TrainBatch:
+        idx, epochs = item
+        dev = self.rows.device
+        i = torch.as_tensor(np.asarray(idx, dtype=np.int64)).to(dev, non_blocking=True)
+        x = self.rows[i].long()
+        if self.rc:
+            flip = _rc_draw(self.rc_seed, np.asarray(epochs), np.asarray(idx)) < self.rc_prob
+            if flip.any():
+                f = torch.as_tensor(np.flatnonzero(flip)).to(dev)
+                lo, hi = self.lo[i[f]][:, None], self.hi[i[f]][:, None]
+                col = torch.arange(self.seq_len, device=dev)[None, :]
+                body = (col >= lo) & (col < hi)
+                src = torch.where(body, lo + hi - 1 - col, col)
+                sub = torch.gather(x[f], 1, src)
+                x[f] = torch.where(body, self.table[sub], sub)
+        pad_mask = x != self.pad_id
+        num_real = int(self.real_len[np.asarray(idx, dtype=np.int64)].sum())
+        return TrainBatch(x, pad_mask, num_real, num_real < x.numel())
 
 
 class _Repeat(torch.utils.data.IterableDataset):
@@ -271,6 +408,7 @@ class SeqDataModule(L.LightningDataModule):
         self.tokenizer = tokenizer
         self.datasets = datasets
         self.collate = Collator(tokenizer.pad_id)
+        self._rows: TokenRows | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets is None:
@@ -292,6 +430,15 @@ class SeqDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         rank = trainer.global_rank if trainer is not None else 0
         world = trainer.world_size if trainer is not None else 1
+        if TokenRows.supports(ds):
+            # prepared rows: one gather per batch in the main process (workers would only add IPC);
+            # pinned on CUDA so Lightning's non-blocking transfer overlaps the previous step
+            if self._rows is None:
+                self._rows = TokenRows(ds, self.tokenizer.pad_id)
+            on_cuda = trainer is not None and getattr(trainer.strategy.root_device, "type", "") == "cuda"
+            sampler = PositionBatchSampler(len(ds), d.batch_size, self.cfg.seed, self._start_step, rank, world)
+            return DataLoader(self._rows, batch_sampler=sampler, collate_fn=_whole_batch, num_workers=0,
+                              pin_memory=on_cuda)
         sampler = ResumableBatchSampler(len(ds), d.batch_size, self.cfg.seed, self._start_step, rank, world)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=self.collate, num_workers=d.num_workers,
                           persistent_workers=False)
