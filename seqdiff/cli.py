@@ -43,6 +43,19 @@ def _train(args: argparse.Namespace) -> int:
 
 
 
+# ----------------------------------------------------------------------------------- gpu-train
+def _gpu_train_configure(p: argparse.ArgumentParser) -> None:
+    from .training.oneshot import configure
+    configure(p)
+
+
+@command("gpu-train", "one time-budgeted run: throughput/MFU, then every domain's default model, each "
+         "written as soon as it is finished", _gpu_train_configure)
+def _gpu_train(args: argparse.Namespace) -> int:
+    from .training.oneshot import run
+    return run(args)
+
+
 # ---------------------------------------------------------------------------------------- data
 def _data_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="list | fetch NAME... | verify NAME | slice")
