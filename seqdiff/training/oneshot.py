@@ -351,15 +351,18 @@ def _install_wheels(folder: str) -> list[str]:
     return [Path(w).name for w in wheels]
 
 
-def _check_imports() -> None:
+def _check_imports(domains: list[str]) -> None:
     missing = []
-    for mod in ("numpy", "yaml", "einops"):
+    need = ["numpy", "yaml", "einops"] + (["Bio"] if {"dna", "protein"} & set(domains) else [])
+    for mod in need:
         try:
             __import__(mod)
         except ImportError:
             missing.append(mod)
     if missing:
-        raise ValueError(f"missing Python packages: {', '.join(missing)} (bring wheels and pass --wheels DIR)")
+        names = {"yaml": "pyyaml", "Bio": "biopython"}
+        raise ValueError(f"missing Python packages: {', '.join(names.get(m, m) for m in missing)} "
+                         "(bring their wheels and pass --wheels DIR)")
 
 
 def _mfu_probe(recipe: str, device, args, until: float) -> dict | None:
@@ -428,7 +431,7 @@ def run(args: argparse.Namespace) -> int:
     for stale in out.rglob(".*.tmp"):  # temp files of a killed earlier run (never final files)
         stale.unlink(missing_ok=True)
     installed = _install_wheels(args.wheels) if args.wheels else []
-    _check_imports()
+    _check_imports(args.domains)
     import torch
 
     stop = [False]
