@@ -42,6 +42,12 @@ def test_complex_rotary_matches_the_real_arithmetic_reference(dtype):
     both = apply_rotary_complex(torch.stack([x, 2 * x]), rotary_phases(cos, sin))
     torch.testing.assert_close(both[0], out, atol=0, rtol=0)
     torch.testing.assert_close(both[1], apply_rotary(2 * x, cos, sin), atol=0, rtol=0)
+    # the real-arithmetic form used while torch.compile traces (Inductor has no complex codegen)
+    real_form = apply_rotary_complex(x, (cos, sin))
+    if dtype == torch.bfloat16:
+        assert torch.equal(real_form, out)
+    else:
+        assert (real_form - out).abs().max().item() <= 1e-6 * max(1.0, x.abs().max().item())
 
 
 def test_rotary_of_a_pair_is_the_rotation_by_its_angle():
@@ -190,6 +196,9 @@ def test_split_step_has_no_graph_breaks_and_matches_the_objective(domain, overri
     ex = torch._dynamo.explain(step._core)(x, x_t, t, scored, attn)
     assert ex.graph_break_count == 0, [str(b.reason) for b in ex.break_reasons]
     assert ex.graph_count == 1
+    # ... with no complex tensors in it (Inductor would fall back to eager kernels for them)
+    values = [n.meta.get("example_value") for g in ex.graphs for n in g.graph.nodes]
+    assert not any(isinstance(v, torch.Tensor) and v.is_complex() for v in values)
 
 
 @pytest.mark.parametrize("overrides", [

@@ -62,7 +62,9 @@ def test_gpu_train_in_miniature_writes_every_domain(tmp_path):
     # a rerun finds everything finished and trains nothing
     r = subprocess.run(_cmd(out, 10), env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "(all done)" in r.stdout
-    assert _summary(out)["models"] == s["models"]
+    again = _summary(out)
+    assert again["models"] == s["models"] and again["throughput"] == s["throughput"]
+    assert json.loads((out / "throughput.json").read_text()) == s["throughput"]
 
 
 def test_killed_run_keeps_the_finished_models_and_a_rerun_completes(tmp_path):

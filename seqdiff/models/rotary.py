@@ -66,23 +66,36 @@ class RotaryEmbedding(nn.Module):
         return f"head_dim={self.head_dim}, base={self.base:g}"
 
 
-def rotary_phases(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """``e^{iθ}`` as a complex64 table ``[l, d/2]`` from the ``(cos, sin)`` tables."""
+def rotary_phases(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """``e^{iθ}`` as a complex64 table ``[l, d/2]`` from the ``(cos, sin)`` tables.
+
+    While ``torch.compile`` traces, the ``(cos, sin)`` pair is returned instead: Inductor generates
+    no code for complex tensors (it falls back to eager kernels), while the same rotation written in
+    real arithmetic compiles into one fused element-wise kernel. :func:`apply_rotary_complex`
+    accepts both forms.
+    """
+    if torch.compiler.is_compiling():
+        return cos, sin
     return torch.complex(cos.float(), sin.float())
 
 
-def apply_rotary_complex(x: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+def apply_rotary_complex(x: torch.Tensor, phases: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Rotate channel pairs of ``x`` by one complex multiply.
 
     Args:
         x: ``[..., l, h, d]`` queries and/or keys (e.g. ``[2, b, l, h, d]`` for both at once).
-        phases: complex ``[l, d/2]`` from :func:`rotary_phases`.
+        phases: complex ``[l, d/2]`` from :func:`rotary_phases` (or its ``(cos, sin)`` form
+            under ``torch.compile``: the same product in real arithmetic).
 
     Returns:
         ``x`` rotated, same shape, in ``x.dtype`` (the product is computed in complex64,
         complex128 for float64 input).
     """
     xr = x if x.dtype == torch.float64 else x.float()
+    if isinstance(phases, tuple):  # (a + ib)(c + is) = (ac - bs) + i(as + bc)
+        c, s_ = (t.to(xr.dtype)[:, None, :] for t in phases)
+        a, b = xr.reshape(*x.shape[:-1], x.shape[-1] // 2, 2).unbind(-1)
+        return torch.stack((a * c - b * s_, a * s_ + b * c), dim=-1).flatten(-2).to(x.dtype)
     pairs = torch.view_as_complex(xr.reshape(*x.shape[:-1], x.shape[-1] // 2, 2))  # ... l h d/2
     rotated = pairs * phases.to(pairs.dtype)[:, None, :]  # broadcast over heads (and any leading axes)
     return torch.view_as_real(rotated).flatten(-2).to(x.dtype)

@@ -112,15 +112,17 @@ def _no_decay(name: str, p: nn.Parameter) -> bool:
     return p.ndim < 2 or "emb" in name or "norm" in name or "log_w" in name
 
 
-def build_optimizer(model: nn.Module, o: OptimConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only; the fused kernel when the parameters are on CUDA,
-    the multi-tensor (foreach) one otherwise. Call it after the model is on its device."""
+def build_optimizer(model: nn.Module, o: OptimConfig, fused: bool | None = None) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only; the fused kernel when the parameters are on CUDA
+    (``fused=None``), the multi-tensor (foreach) one otherwise. Call it after the model is on its
+    device. ``fused=False`` for fp16 mixed precision with gradient clipping (Lightning cannot clip
+    the gradients of an optimiser that unscales them itself)."""
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if _no_decay(n, p) else decay).append(p)
-    on_cuda = any(p.is_cuda for p in decay + no_decay)
-    impl = {"fused": True} if on_cuda else {"foreach": True}
+    on_cuda = all(p.is_cuda for p in decay + no_decay) and bool(decay + no_decay)
+    impl = {"fused": True} if (on_cuda if fused is None else fused and on_cuda) else {"foreach": True}
     return torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}],
                              lr=o.lr, betas=tuple(o.betas), eps=o.eps, **impl)
@@ -220,7 +222,8 @@ class SeqDiffLightning(L.LightningModule):
 
     # -- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self):
-        opt = build_optimizer(self.model, self.cfg.optim)
+        fp16 = str(self.cfg.trainer.precision).startswith("16")
+        opt = build_optimizer(self.model, self.cfg.optim, fused=False if fp16 else None)
         total = self.cfg.trainer.max_steps
         o = self.cfg.optim
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, o, total))

@@ -467,7 +467,7 @@ def _run(args, out: Path, start: float, deadline: float, installed: list[str], s
     summary: dict[str, Any] = {
         "status": "running", "device": name, "torch": torch.__version__, "budget_seconds": args.budget,
         "peak_bf16_tflops": peak, "peak_source": source, "wheels_installed": installed,
-        "throughput": [], "models": dict(done_before), "pending": [d for d in args.domains if d not in done_before],
+        "throughput": list(previous.get("throughput") or []), "models": dict(done_before), "pending": [d for d in args.domains if d not in done_before],
     }
 
     def save_summary() -> None:
@@ -506,7 +506,8 @@ def _run(args, out: Path, start: float, deadline: float, installed: list[str], s
             print(f"  throughput {row['recipe']}: {row['tokens_per_s']:,.0f} tokens/s, {row['step_ms']:.1f} ms/step"
                   + (f", MFU {row['mfu']:.1%}" if row.get("mfu") else ""), flush=True)
         save_summary()
-    _write_json(out / "throughput.json", summary["throughput"])
+    if runs or device.type == "cuda":
+        _write_json(out / "throughput.json", summary["throughput"])
 
     # -- phase 2: time-sliced training, each model written when finished ------------------------------
     for i, dom in enumerate(todo):
