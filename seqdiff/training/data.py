@@ -15,14 +15,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-
-from typing import NamedTuple
 
 from ..data import (Collator, PackedDataset, PaddedDataset, StreamingWindowDataset, WindowDataset, encode_records,
                     read_records, split_indices)
@@ -318,8 +316,11 @@ class TokenRows(torch.utils.data.Dataset):
             rows, lo, hi = ds._rows, np.zeros(n, dtype=np.int64), ds.row_lengths.astype(np.int64)
         elif isinstance(ds, WindowDataset):
             L = ds.seq_len
-            starts = np.arange(ds.num_full, dtype=np.int64) * ds.stride
-            rows = ds.stream[starts[:, None] + np.arange(L)[None, :]] if ds.num_full else np.zeros((0, L), np.int64)
+            if ds.stride == L:  # non-overlapping windows: a view of the stream, no index array
+                rows = ds.stream[:ds.num_full * L].reshape(ds.num_full, L)
+            else:
+                starts = np.arange(ds.num_full, dtype=np.int64) * ds.stride
+                rows = ds.stream[starts[:, None] + np.arange(L)[None, :]] if ds.num_full else np.zeros((0, L), np.int64)
             hi = np.full(ds.num_full, L, dtype=np.int64)
             if ds.has_partial:
                 tail = ds.stream[ds.num_full * ds.stride:]
@@ -332,8 +333,8 @@ class TokenRows(torch.utils.data.Dataset):
             raise TypeError(f"TokenRows needs a window, packed or padded dataset, got {type(ds).__name__}")
         rows = np.asarray(rows)
         top = int(rows.max()) if rows.size else 0
-        dtype = torch.uint8 if top < 256 else torch.int16 if top < 1 << 15 else torch.int32
-        self.rows = torch.from_numpy(rows.astype(np.int64)).to(dtype)
+        np_dtype = np.uint8 if top < 256 else np.int16 if top < 1 << 15 else np.int32
+        self.rows = torch.from_numpy(np.ascontiguousarray(rows.astype(np_dtype, copy=False)))
         self.real_len = (rows != self.pad_id).sum(1).astype(np.int64)  # stays on the host
         rc = ds._rc
         if rc.enabled and top >= len(rc.table):
