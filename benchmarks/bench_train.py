@@ -92,7 +92,11 @@ def run(path: Path, args) -> dict:
             toks.append(batch.num_real)
     step_s = statistics.median(times)
     tok_s = statistics.mean(toks) / step_s
-    row = {"recipe": path.name, "device": args.device, "dtype": args.dtype, "params_M": model.num_parameters() / 1e6,
+    try:  # relative to configs/ (tiny/smiles.yaml is not smiles.yaml)
+        name = str(path.resolve().relative_to(ROOT / "configs"))
+    except ValueError:
+        name = str(path)
+    row = {"recipe": name, "device": args.device, "dtype": args.dtype, "params_M": model.num_parameters() / 1e6,
            "batch": cfg.data.batch_size, "seq_len": cfg.data.seq_len, "step_ms": 1000 * step_s,
            "tokens_per_s": tok_s, "compiled": args.compile, "compile_mode": args.compile_mode}
     if device.type == "cuda":
@@ -157,6 +161,7 @@ def reference_table(rows: list[dict], args) -> list[str]:
     lines = []
     cpu = ref["cpu"]
     lines.append(f"\n## CPU ({cpu['hardware']}, {cpu['threads']} threads, fp32): before = commit {cpu['commit']}")
+    lines.append(f"(before: {cpu['note']})")
     lines.append(f"{'recipe':22s} {'before tokens/s':>16s} {'now tokens/s':>14s} {'now/before':>10s}")
     now = {r["recipe"]: r for r in rows if r["device"] == "cpu"}
     for name, before in cpu["rows"].items():
@@ -171,7 +176,7 @@ def reference_table(rows: list[dict], args) -> list[str]:
     cuda_now = {r["recipe"]: r for r in rows if r["device"].startswith("cuda")}
     for w in gpu["rows"]:
         before = f"{w['tokens_per_s'] / 1e3:,.0f} k tok/s, MFU {w['mfu']}"
-        r = cuda_now.get(Path(w["recipe"]).name)
+        r = cuda_now.get(w["recipe"])
         if r:
             mfu = f", MFU {r['mfu']:.1%}" if r.get("mfu") else ""
             nowtxt = f"{r['tokens_per_s'] / 1e3:,.0f} k tok/s{mfu} ({r.get('gpu', 'cuda')})"
