@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,9 @@ import torch
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from readme_tables import md_table  # noqa: E402  (the README's generator writes the same markdown)
 
 from seqdiff.domains import get_domain  # noqa: E402
 from seqdiff.domains.text import char_entropy  # noqa: E402
@@ -80,20 +82,6 @@ def train_one(args, domain: str, method: str) -> dict:
     print(f"[train] {domain} {method}", flush=True)
     return train(cfg, quiet=True)
 
-
-def md_table(rows: list[dict], cols: list[str], fmt: dict | None = None) -> str:
-    fmt = fmt or {}
-    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-    body = ""
-    for r in rows:
-        cells = []
-        for c in cols:
-            v = r.get(c, "")
-            if isinstance(v, float):
-                v = fmt.get(c, "{:.3f}").format(v) if math.isfinite(v) else "—"
-            cells.append(str(v))
-        body += "| " + " | ".join(cells) + " |\n"
-    return head + body
 
 
 @torch.no_grad()

@@ -37,11 +37,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -60,23 +58,15 @@ PEAK_BF16_TFLOPS: dict[str, float] = {
 
 
 # ----------------------------------------------------------------------------------------- files
-def _write_atomic(path: Path, data: bytes | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """:func:`seqdiff.serialization.write_atomic`, imported when first used (this module loads
+    before any offline wheels are installed)."""
+    from ..serialization import write_atomic as _write
+    _write(path, data)
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    _write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
+    write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
 
 
 # ------------------------------------------------------------------------------------------ FLOPs
@@ -301,8 +291,8 @@ def _finish(run: DomainRun, out: Path, args, extra: dict) -> dict:
     stored = model.to(torch.bfloat16) if args.store == "bf16" else model
     stored.save(folder / "model.pt")
     model.float()
-    _write_atomic(folder / "recipe.yaml", yaml.safe_dump(run.cfg.to_dict(), sort_keys=False))
-    _write_atomic(folder / "samples.txt", "\n".join(samples) + "\n")
+    write_atomic(folder / "recipe.yaml", yaml.safe_dump(run.cfg.to_dict(), sort_keys=False))
+    write_atomic(folder / "samples.txt", "\n".join(samples) + "\n")
     metrics.update(extra)
     _write_json(folder / "metrics.json", metrics)
     return metrics

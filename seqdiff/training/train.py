@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -22,7 +21,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..model import SeqDiffModel
-from ..serialization import ModelLoadError, UnsafeModelError, previous_path, safe_load, save_atomic
+from ..serialization import ModelLoadError, UnsafeModelError, previous_path, safe_load, save_atomic, write_atomic
 from ..tokenizers import tokenizer_from_dict
 from .config import ConfigError, TrainConfig
 from .data import SeqDataModule, build_datasets, build_tokenizer_for
@@ -37,19 +36,7 @@ _RESUME_KEYS = ("model", "diffusion", "tokenizer", "seed")
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
 
 
 class SafeCheckpointIO(TorchCheckpointIO):
