@@ -305,6 +305,11 @@ for _d in ("smiles", "text", "dna", "protein"):
     table(f"samplers-{_d}")(_samplers_block(_d))
 
 
+@table("samplers-smiles-1000")
+def _samplers_smiles_1000(results: Path) -> str:
+    return sampler_table(load_jsonl(results / "samplers_smiles_1000.jsonl"), "smiles")
+
+
 @table("sampler-step")
 def _sampler_step(results: Path) -> str:
     rows = _load(results, "sampler_step.json")
