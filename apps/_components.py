@@ -414,7 +414,7 @@ def sampler_option_widgets(container, sampler: str, model, key: str) -> dict:
     """One widget per option of ``sampler`` (from its declaration), preset to the model's recorded
     settings when it is the model's own sampler; options left at "off" are not returned."""
     from seqdiff.diffusion import SAMPLERS
-    preset = model.default_sampler_options if sampler == model.default_sampler else {}
+    preset = model.sampler_options(sampler)
     values = {}
     opts = {k: o for k, o in SAMPLERS[sampler].options().items() if k not in ("cache", "final")}
     cols = container.columns(max(len(opts), 1))

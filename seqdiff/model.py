@@ -154,18 +154,22 @@ class SeqDiffModel(nn.Module):
         """The options recorded with the model for its default sampler (``sampling.options``)."""
         return dict(self.cfg.sampling.options or {}) if self.cfg.sampling.sampler != "auto" else {}
 
+    def sampler_options(self, name: str | None = None, **given) -> dict:
+        """The options a run of sampler ``name`` uses: the model's recorded ones when it is the
+        model's own sampler, under those ``given`` (``None`` values mean "the default")."""
+        own = name is None or name == self.default_sampler
+        return {**(self.default_sampler_options if own else {}), **{k: v for k, v in given.items() if v is not None}}
+
     def build_sampler(self, name: str | None = None, steps: int | None = None, **kwargs) -> Sampler:
         """A sampler by name (default: the model's own, with its recorded options under any option
         given here). Options a sampler does not take are an error; ``None`` means the default."""
-        default = name is None or name == self.default_sampler
+        options = self.sampler_options(name, **kwargs)
         name = name or self.default_sampler
         if self.is_ar or name == "ar":
             raise ValueError("the AR baseline samples left to right; it has no diffusion sampler")
         if name in MASKED_ONLY and not isinstance(self.process, Absorbing):
             raise ValueError(f"sampler {name!r} needs a masked (absorbing) model; this one is {self.process.name}")
         steps = steps if steps is not None else self.cfg.sampling.steps
-        options = {**(self.default_sampler_options if default else {}),
-                   **{k: v for k, v in kwargs.items() if v is not None}}
         return build_sampler(name, self.process, self.schedule, steps=steps, **options)
 
     def sample_lengths(self, num: int, generator: torch.Generator | None = None) -> Tensor:

@@ -137,8 +137,7 @@ def elbo(denoiser, loss: DiffusionLoss, x0: Tensor, *, n_t: int = 32, grid: str 
     reps = 1
     if loss.continuous:
         if replicates is not None and replicates > 1:
-            reps = replicate_count(n_t, grid, replicates) if grid != "uniform" else max(
-                r for r in range(1, min(int(replicates), n_t) + 1) if n_t % r == 0)
+            reps = replicate_count(n_t, grid, replicates)
         times = torch.cat([t_grid(n_t // reps, grid, generator, device) for _ in range(reps)])
     else:
         T = loss.schedule.num_steps

@@ -384,8 +384,9 @@ class Sampler:
         return d
 
     # -- helpers for the sparse absorbing route ---------------------------------------------------
-    def _rows_log_x0(self, out: Tensor, param: str) -> Callable[[Tensor], Tensor]:
-        """Flat masked-position indices → tempered log ``p(x_0)`` over data tokens ``[K, N]``.
+    def _rows_log_x0(self, out: Tensor, param: str, tempered: bool = True) -> Callable[[Tensor], Tensor]:
+        """Flat masked-position indices → log ``p(x_0)`` over data tokens ``[K, N]`` (tempered by
+        the sampler's settings unless ``tempered=False``).
 
         At a masked position both parameterisations give ``p(x_0 = a) ∝ exp(out_a)`` over the data
         tokens (a score differs from the mean by a per-sequence factor ``α/(1-α)`` there)."""
@@ -393,12 +394,24 @@ class Sampler:
         m = self.process.mask_id
 
         def rows(flat: Tensor) -> Tensor:
-            r = _upcast(out.reshape(-1, n_tok)[flat]).float()
-            r = r.clone()
+            r = _upcast(out.reshape(-1, n_tok)[flat]).float().clone()
             r[:, m] = NEG
-            return self.temper(torch.log_softmax(r, -1))
+            lp = torch.log_softmax(r, -1)
+            return self.temper(lp) if tempered else lp
 
         return rows
+
+    def _reveal_move(self, out: Tensor, param: str, x_t: Tensor, t: Tensor, s: Tensor):
+        """The masked-posterior step in sparse form: leave the mask w.p. ``(α_s - α_t)/(1 - α_t)``
+        towards the (tempered) ``p(x_0)`` — ancestral, and Tweedie with a mean."""
+        nt, ns = self.noise(t), self.noise(s)
+        stay = (ns.one_minus_alpha / nt.one_minus_alpha.clamp_min(1e-300)).clamp(0.0, 1.0)[:, :, 0]
+        return (1.0 - stay).expand(x_t.shape), self._rows_log_x0(out, param)
+
+    def _score_mass(self, out: Tensor) -> Tensor:
+        """``Σ_{y ≠ mask} s(y)`` per position ``[B, L]`` (float64) from log scores."""
+        data = _upcast(out).masked_fill(self.process._mask_col(out.device), NEG)
+        return torch.logsumexp(data, -1).double().exp()
 
     def _state_independent(self) -> bool:
         return not getattr(self.schedule, "state_dependent", False)
@@ -424,18 +437,14 @@ class TweedieSampler(Sampler):
     def move_probs(self, out, parameterization, x_t, t, s):
         if not self._state_independent():
             return None
-        nt, ns = self.noise(t), self.noise(s)
         if parameterization == "score" and not self.tempered:
             # leave the mask w.p. min(1, (e^{Δσ̄} - 1) Σ_y s(y)), towards y ∝ s(y); all of it at s = 0
+            nt, ns = self.noise(t), self.noise(s)
             em1 = ((nt.one_minus_alpha - ns.one_minus_alpha) / nt.alpha)[:, :, 0]
-            col = torch.zeros(out.shape[-1], dtype=torch.bool, device=out.device)
-            col[self.process.mask_id] = True
-            lse = torch.logsumexp(_upcast(out).masked_fill(col, NEG), -1).double()
-            p_move = (em1 * lse.exp()).clamp(max=1.0)
+            p_move = (em1 * self._score_mass(out)).clamp(max=1.0)
             p_move = torch.where((ns.one_minus_alpha <= 0)[:, :, 0], torch.ones_like(p_move), p_move)
             return p_move, self._rows_log_x0(out, parameterization)
-        stay = (ns.one_minus_alpha / nt.one_minus_alpha.clamp_min(1e-300)).clamp(0.0, 1.0)[:, :, 0]
-        return (1.0 - stay).expand(x_t.shape), self._rows_log_x0(out, parameterization)
+        return self._reveal_move(out, parameterization, x_t, t, s)
 
 
 class EulerSampler(TweedieSampler):
@@ -462,10 +471,7 @@ class EulerSampler(TweedieSampler):
         tt, dt = t.double(), (t - s).double()
         if parameterization == "score" and not self.tempered:
             # rates σ(t) s(y) towards y; leave the mask w.p. min(1, Δt σ(t) Σ_y s(y))
-            col = torch.zeros(out.shape[-1], dtype=torch.bool, device=out.device)
-            col[self.process.mask_id] = True
-            lse = torch.logsumexp(_upcast(out).masked_fill(col, NEG), -1).double()
-            total = (dt * self.schedule.sigma(tt))[:, None] * lse.exp()
+            total = (dt * self.schedule.sigma(tt))[:, None] * self._score_mass(out)
         else:
             # rates -α'/(1-α) p0(y): their sum is the weight itself
             total = (dt * self.schedule.loss_weight(tt))[:, None].expand(x_t.shape)
@@ -498,11 +504,7 @@ class MaskedAncestralSampler(Sampler):
         return self.process.posterior_probs(x_t, p0, nt, ns)
 
     def move_probs(self, out, parameterization, x_t, t, s):
-        if not self._state_independent():
-            return None
-        nt, ns = self.noise(t), self.noise(s)
-        stay = (ns.one_minus_alpha / nt.one_minus_alpha.clamp_min(1e-300)).clamp(0.0, 1.0)[:, :, 0]
-        return (1.0 - stay).expand(x_t.shape), self._rows_log_x0(out, parameterization)
+        return self._reveal_move(out, parameterization, x_t, t, s) if self._state_independent() else None
 
 
 class RemaskingSampler(MaskedAncestralSampler):
@@ -570,7 +572,7 @@ class RemaskingSampler(MaskedAncestralSampler):
         sigma = self._sigma(nt, ns)
         m = self.process.mask_id
         reveal = ((ns.alpha - (1.0 - sigma) * nt.alpha) / nt.one_minus_alpha.clamp_min(1e-300)).clamp(0.0, 1.0)
-        p0 = p0.masked_fill(_onehot(torch.tensor(m), p0.shape[-1]).to(p0.device), 0.0)
+        p0 = p0.masked_fill(self.process._mask_col(p0.device), 0.0)
         masked = p0 * reveal
         masked[..., m] = 1.0 - masked.sum(-1)
         kept = _onehot(x_t, p0.shape[-1]).double() * (1.0 - sigma)
@@ -579,9 +581,6 @@ class RemaskingSampler(MaskedAncestralSampler):
 
     def move_probs(self, out, parameterization, x_t, t, s):
         return None  # re-masking moves revealed tokens too: the dense step
-
-    def to_dict(self) -> dict:
-        return super().to_dict()
 
 
 CONFIDENCES = ("prob", "max", "margin", "entropy", "random")
@@ -680,10 +679,7 @@ class ConfidenceSampler(Sampler):
         flat = mask.reshape(-1).nonzero()[:, 0]
         if flat.numel() == 0:
             return x
-        n_tok = out.shape[-1]
-        rows = _upcast(out).reshape(-1, n_tok)[flat].float().clone()
-        rows[:, self.process.mask_id] = NEG
-        lp = torch.log_softmax(rows, -1)
+        lp = self._rows_log_x0(out, param, tempered=False)(flat)  # confidence reads the model's own p
         draw_first = self.confidence == "prob"
         tok = self._draw(lp, generator, last=(i == n - 1)) if draw_first else None
         raw = self.scores(lp, tok, generator)

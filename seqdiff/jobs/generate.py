@@ -214,19 +214,10 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
     elapsed = time.perf_counter() - t0
     summary = {"num": num, "out": str(w.out), "csv": str(w.csv_path), "seconds": round(elapsed, 2),
                "sequences_per_second": round(num / elapsed, 2), "sampler": sampler_name, "steps": steps,
-               "sampler_options": _effective_options(model, sampler, kw)}
+               "sampler_options": {} if model.is_ar else model.sampler_options(sampler, **kw)}
     if model.domain == "smiles":
         summary["validity"] = n_valid / num
     return summary
-
-
-def _effective_options(model, sampler: str | None, given: dict[str, Any]) -> dict[str, Any]:
-    """The sampler options a run used: the model's recorded defaults (for its own sampler) under
-    the ones given."""
-    if model.is_ar:
-        return {}
-    own = sampler is None or sampler == model.default_sampler
-    return {**(model.default_sampler_options if own else {}), **{k: v for k, v in given.items() if v is not None}}
 
 
 # ------------------------------------------------------------------------------------ infilling

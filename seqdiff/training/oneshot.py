@@ -65,6 +65,15 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     _write(path, data)
 
 
+def _record_throughput(summary: dict, row: dict, peak: float | None) -> None:
+    """Add a throughput row (with its MFU against ``peak`` TFLOP/s) to the summary and print it."""
+    row["mfu"] = row["achieved_tflops"] / peak if peak else None
+    summary["throughput"].append(row)
+    step = f", {row['step_ms']:.1f} ms/step" if "step_ms" in row else ""
+    print(f"  throughput {row['recipe']}: {row['tokens_per_s']:,.0f} tokens/s{step}"
+          + (f", MFU {row['mfu']:.1%}" if row.get("mfu") else ""), flush=True)
+
+
 def _write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
 
@@ -479,10 +488,7 @@ def _run(args, out: Path, start: float, deadline: float, installed: list[str], s
         if mfu_recipe != "none":
             row = _mfu_probe(mfu_recipe, device, args, phase_end)
             if row:
-                row["mfu"] = row["achieved_tflops"] / peak if peak else None
-                summary["throughput"].append(row)
-                print(f"  throughput {row['recipe']}: {row['tokens_per_s']:,.0f} tokens/s"
-                      + (f", MFU {row['mfu']:.1%}" if row.get("mfu") else ""), flush=True)
+                _record_throughput(summary, row, peak)
             save_summary()
     for dom in todo:
         if stop[0]:
@@ -491,10 +497,7 @@ def _run(args, out: Path, start: float, deadline: float, installed: list[str], s
         row = runs[dom].timed(args.warmup_steps, args.throughput_steps,
                               min(deadline, max(phase_end, time.monotonic() + 1.0)), stop)
         if row:
-            row["mfu"] = row["achieved_tflops"] / peak if peak else None
-            summary["throughput"].append(row)
-            print(f"  throughput {row['recipe']}: {row['tokens_per_s']:,.0f} tokens/s, {row['step_ms']:.1f} ms/step"
-                  + (f", MFU {row['mfu']:.1%}" if row.get("mfu") else ""), flush=True)
+            _record_throughput(summary, row, peak)
         save_summary()
     if runs or device.type == "cuda":
         _write_json(out / "throughput.json", summary["throughput"])
