@@ -160,6 +160,54 @@ def test_random_order_one_token_per_step_samples_p0_exactly():
     assert total_variation(clean_law(x, orc), orc.p0) < tv_threshold(orc.p0, N_SAMPLES)
 
 
+def test_left_to_right_order_one_token_per_step_samples_p0_exactly():
+    """A fixed order (leftmost masked position first) with one token per step is the chain rule:
+    exact for the exact denoiser."""
+    proc, sch = Absorbing(4), Linear()
+    orc = make_oracle(proc, sch, seed=6)
+    sampler = ConfidenceSampler(proc, sch, steps=L, confidence="left", k_schedule="linear")
+    x = sampler.sample(orc, N_SAMPLES, L, generator=torch.Generator().manual_seed(5))
+    assert total_variation(clean_law(x, orc), orc.p0) < tv_threshold(orc.p0, N_SAMPLES)
+
+
+def test_block_restricts_reveals_to_the_leftmost_block_with_a_masked_position():
+    """block=2 on length 5: the first two steps reveal only within positions 0-1 (then 2-3, then
+    4), whatever the confidences say; block=1 with any confidence is left-to-right order."""
+    proc, sch = Absorbing(4), Linear()
+    length = 5
+    lp = torch.log_softmax(torch.randn(length, proc.vocab_size, generator=torch.Generator().manual_seed(1)), -1)
+    lp[:, proc.mask_id] = -1e6
+    lp = torch.log_softmax(lp, -1)
+    lp[0] = lp[0] - 5.0  # the first position is the least confident by far
+    lp = torch.log_softmax(lp, -1)
+
+    class Fixed:
+        parameterization = "x0"
+
+        def __call__(self, x, t):
+            return lp.expand(x.shape[0], -1, -1)
+
+    trace = []
+    s = ConfidenceSampler(proc, sch, steps=length, confidence="max", k_schedule="linear", block=2)
+    x = torch.full((1, length), proc.mask_id)
+    state = s.begin(x, None)
+    for i in range(length):
+        x = s.step(Fixed()(x, None), "x0", x, None, None, None, torch.Generator().manual_seed(i), i, length, state)
+        trace.append((x[0] != proc.mask_id).nonzero()[:, 0].tolist())
+    # one per step (linear schedule over 5 steps); the least confident position 0 is still taken
+    # before anything outside its block
+    assert [len(t) for t in trace] == [1, 2, 3, 4, 5]
+    assert set(trace[1]) == {0, 1} and set(trace[3]) == {0, 1, 2, 3}
+    left = ConfidenceSampler(proc, sch, steps=length, confidence="prob", k_schedule="linear", block=1)
+    x = torch.full((1, length), proc.mask_id)
+    state = left.begin(x, None)
+    for i in range(length):
+        x = left.step(Fixed()(x, None), "x0", x, None, None, None, torch.Generator().manual_seed(i), i, length, state)
+        assert (x[0, : i + 1] != proc.mask_id).all() and (x[0, i + 1:] == proc.mask_id).all()
+    with pytest.raises(ValueError, match="block"):
+        ConfidenceSampler(proc, sch, steps=4, block=0)
+
+
 @pytest.mark.parametrize("confidence", ["prob", "max"])
 def test_confidence_ordering_has_its_enumerated_biased_law(confidence):
     proc, sch = Absorbing(4), Linear()
@@ -375,3 +423,51 @@ def test_sampler_options_are_declared_and_checked():
     for name, cls in SAMPLERS.items():
         for key, opt in cls.options().items():
             assert opt.help, (name, key)
+
+
+def test_polish_with_sites_chosen_independently_of_the_tokens_keeps_p0_exactly():
+    """Random order, one token per step, then single-site re-draws at sites picked by the recorded
+    (random) confidence — independent of the tokens — are Gibbs updates of the exact denoiser's
+    conditionals: the output law is still p0."""
+    proc, sch = Absorbing(4), Linear()
+    orc = make_oracle(proc, sch, seed=9)
+    sampler = ConfidenceSampler(proc, sch, steps=L + 2, confidence="random", k_schedule="linear", polish=2)
+    stats = {}
+    x = sampler.sample(orc, N_SAMPLES, L, generator=torch.Generator().manual_seed(2), stats=stats)
+    assert not (x == proc.mask_id).any() and stats["steps"] == L + 2
+    assert total_variation(clean_law(x, orc), orc.p0) < tv_threshold(orc.p0, N_SAMPLES)
+
+
+def test_polish_redraws_the_least_confident_token_once_and_never_a_fixed_one():
+    proc, sch = Absorbing(6), Linear()
+    length = 4
+    lp = torch.log_softmax(torch.randn(length, proc.vocab_size, generator=torch.Generator().manual_seed(3)), -1)
+    lp[:, proc.mask_id] = -1e6
+    lp = torch.log_softmax(lp, -1)
+
+    class Fixed:
+        parameterization = "x0"
+
+        def __call__(self, x, t):
+            return lp.expand(x.shape[0], -1, -1)
+
+    fixed = torch.tensor([[True, False, False, False]])
+    s = ConfidenceSampler(proc, sch, steps=6, confidence="max", k_schedule="linear", polish=3)
+    x = torch.tensor([[2, proc.mask_id, proc.mask_id, proc.mask_id]])
+    state = s.begin(x, fixed)
+    maxp = lp.exp().max(-1).values
+    order_low = [int(j) for j in torch.argsort(maxp[1:]) + 1]  # least confident first (the drawn-token-free 'max')
+    remasked = []
+    for i in range(6):
+        before = x.clone()
+        x = s.step(Fixed()(x, None), "x0", x, None, None, fixed, torch.Generator().manual_seed(i), i, 6, state)
+        assert x[0, 0] == 2
+        if i >= 2 and i < 5:  # decoded by step 3 (index 2); then a re-mask after each step but the last
+            m = (x[0] == proc.mask_id).nonzero()[:, 0].tolist()
+            assert len(m) == 1
+            remasked.append(m[0])
+        del before
+    assert remasked == order_low
+    assert not (x == proc.mask_id).any() and int(state["redrawn"][0]) == 3
+    with pytest.raises(ValueError, match="polish"):
+        ConfidenceSampler(proc, sch, steps=4, polish=4)

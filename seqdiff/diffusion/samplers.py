@@ -583,7 +583,7 @@ class RemaskingSampler(MaskedAncestralSampler):
         return None  # re-masking moves revealed tokens too: the dense step
 
 
-CONFIDENCES = ("prob", "max", "margin", "entropy", "random")
+CONFIDENCES = ("prob", "max", "margin", "entropy", "random", "left")
 
 
 class ConfidenceSampler(Sampler):
@@ -595,7 +595,20 @@ class ConfidenceSampler(Sampler):
     Confidence (from the untempered ``p(x_0^i | x_t)``): ``prob`` — probability of the drawn token;
     ``max`` — the largest probability; ``margin`` — largest minus second largest; ``entropy`` —
     negative entropy; ``random`` — a uniform random number (random order: with one token per step
-    and temperature 1 the output law is exactly ``p0`` for the exact denoiser).
+    and temperature 1 the output law is exactly ``p0`` for the exact denoiser); ``left`` — the
+    leftmost masked positions first (left-to-right order: exact too, one token per step).
+
+    ``block`` (semi-autoregressive decoding, LLaDA): only positions in the leftmost block of
+    ``block`` positions that still has a masked one may be revealed; ``k`` is then taken within it.
+
+    ``polish`` (a Gibbs-style correction phase, in the spirit of ReMDM's confidence remasking): the
+    reveal schedule runs over ``steps - polish`` steps; once a sequence is fully revealed, each
+    remaining step (up to ``polish``) re-masks the revealed, non-fixed position whose token had the
+    lowest confidence when drawn (each position at most once) and re-draws it from
+    ``p(x_0^i | all other tokens)`` — one network evaluation per re-drawn token. With the exact
+    denoiser a re-draw is a single-site Gibbs update, which leaves ``p0`` invariant when the site
+    is chosen independently of the tokens (``random``); choosing the least confident is biased
+    towards correcting likely mistakes (the tests pin both).
 
     ``k`` per sequence: after step ``j`` of ``n`` the number of positions still masked is
     ``⌊M · g(j/n)⌋``, ``M`` the sequence's masked positions at the start, ``g(u) = 1 - u``
@@ -615,17 +628,28 @@ class ConfidenceSampler(Sampler):
         "threshold": Option(float, None, "also reveal every position at least this confident"),
         "noise": Option(float, 0.0, "Gumbel noise on the log-confidence, annealed to 0 over the steps "
                                     "(MaskGIT's choice temperature: more diverse orders)"),
+        "block": Option(int, None, "semi-autoregressive: reveal only within the leftmost block of this "
+                                   "many positions that is still masked"),
+        "polish": Option(int, 0, "of the steps, this many at the end re-draw one token each given all the "
+                                 "others (the least confident not yet re-drawn)"),
     }
 
     def __init__(self, process: Absorbing, schedule, steps: int = 128, final: str = "sample",
                  cache: bool = True, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, confidence: str = "prob", k_schedule: str = "cosine",
-                 threshold: float | None = None, noise: float = 0.0) -> None:
+                 threshold: float | None = None, noise: float = 0.0, block: int | None = None,
+                 polish: int = 0) -> None:
         if not isinstance(process, Absorbing):
             raise ValueError("confidence-ordered decoding needs the absorbing process")
         if not noise >= 0.0:
             raise ValueError(f"noise must be ≥ 0, got {noise}")
+        if block is not None and int(block) < 1:
+            raise ValueError(f"block must be ≥ 1, got {block}")
         self.noise = float(noise)
+        self.block = None if block is None else int(block)
+        if not 0 <= int(polish) < int(steps):
+            raise ValueError(f"polish must be in [0, steps), got {polish} with {steps} steps")
+        self.polish = int(polish)
         super().__init__(process, schedule, steps, "uniform", final, cache, temperature, top_k, top_p)
         if confidence not in CONFIDENCES:
             raise ValueError(f"confidence must be one of {list(CONFIDENCES)}, got {confidence!r}")
@@ -647,7 +671,13 @@ class ConfidenceSampler(Sampler):
         return mask & ~fixed if fixed is not None else mask
 
     def begin(self, x, fixed):
-        return {"m0": self._masked(x, fixed).sum(-1)}
+        state = {"m0": self._masked(x, fixed).sum(-1)}
+        if self.polish:
+            # confidence of each position's token when it was drawn (fixed positions: never re-drawn)
+            state["conf"] = torch.full(x.shape, math.inf, dtype=torch.float64, device=x.device)
+            state["done"] = torch.zeros(x.shape, dtype=torch.bool, device=x.device)  # re-drawn already
+            state["redrawn"] = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        return state
 
     def finished(self, x, fixed, state):
         return not bool(self._masked(x, fixed).any())
@@ -671,6 +701,8 @@ class ConfidenceSampler(Sampler):
         if c == "entropy":
             p = lp.exp().double()
             return (p * lp.double().clamp_min(NEG)).sum(-1)
+        if c == "left":  # every position equally confident: ties go to the leftmost
+            return torch.zeros(lp.shape[0], dtype=torch.float64, device=lp.device)
         return _rand((lp.shape[0],), generator, lp.device)
 
     def step(self, out, param, x, t, s, fixed, generator, i, n, state):
@@ -686,13 +718,23 @@ class ConfidenceSampler(Sampler):
         conf = torch.full((b * length,), -math.inf, dtype=torch.float64, device=x.device)
         conf[flat] = self._noised(raw, i, n, generator) if self.noise > 0 else raw
         conf = conf.view(b, length)
+        if self.block is not None:  # only the leftmost block that still has a masked position
+            pos = torch.arange(length, device=x.device)
+            first = torch.where(mask, pos, length).min(-1).values
+            lo = (first // self.block) * self.block
+            outside = (pos[None] < lo[:, None]) | (pos[None] >= lo[:, None] + self.block)
+            conf = conf.masked_fill(outside, -math.inf)
+            mask_in = mask & ~outside
+        else:
+            mask_in = mask
         m_now = mask.sum(-1)
-        k = (m_now - self.remaining(state["m0"], i + 1, n)).clamp_min(1)
+        n_dec = n - self.polish
+        k = (m_now - self.remaining(state["m0"], min(i + 1, n_dec), n_dec)).clamp_min(1)
         if self.threshold is not None:
             above = torch.zeros(b * length, dtype=torch.bool, device=x.device)
             above[flat] = raw >= self.threshold
             k = torch.maximum(k, above.view(b, length).sum(-1))
-        k = torch.minimum(k, m_now)
+        k = torch.minimum(k, mask_in.sum(-1))
         # the k most confident masked positions per sequence; ties to the leftmost (stable sort)
         order = torch.sort(conf, dim=-1, descending=True, stable=True).indices
         rank = torch.empty_like(order)
@@ -705,7 +747,31 @@ class ConfidenceSampler(Sampler):
         else:
             chosen = self._draw(lp[sel], generator, last=(i == n - 1))
         new.view(-1)[flat[sel]] = chosen
+        if self.polish:
+            self._record_and_remask(new, fixed, flat[sel], raw[sel], i, n, state)
         return new
+
+    def _record_and_remask(self, new: Tensor, fixed: Tensor | None, revealed: Tensor, conf: Tensor,
+                           i: int, n: int, state: dict) -> None:
+        """Keep the confidence of the tokens just drawn; then, in every fully revealed sequence with
+        re-draws left (and a step after this one), re-mask its least confident revealed position."""
+        rec = state["conf"]
+        rec.view(-1)[revealed] = conf
+        if i >= n - 1:
+            return
+        mask = new == self.process.mask_id
+        ready = ~mask.any(-1) & (state["redrawn"] < self.polish)
+        if not bool(ready.any()):
+            return
+        cand = rec.masked_fill(state["done"], math.inf)
+        if fixed is not None:
+            cand = cand.masked_fill(fixed, math.inf)
+        site = cand.argmin(-1)  # ties to the leftmost
+        ok = ready & torch.isfinite(cand.gather(-1, site[:, None])[:, 0])
+        rows = ok.nonzero()[:, 0]
+        new[rows, site[rows]] = self.process.mask_id
+        state["done"][rows, site[rows]] = True
+        state["redrawn"][rows] += 1
 
     def _noised(self, conf: Tensor, i: int, n: int, generator) -> Tensor:
         """``log conf + noise · (1 - i/n) · Gumbel`` (probability-like confidences on the log scale)."""
