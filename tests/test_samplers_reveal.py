@@ -431,7 +431,7 @@ def test_polish_with_sites_chosen_independently_of_the_tokens_keeps_p0_exactly()
     conditionals: the output law is still p0."""
     proc, sch = Absorbing(4), Linear()
     orc = make_oracle(proc, sch, seed=9)
-    sampler = ConfidenceSampler(proc, sch, steps=L + 2, confidence="random", k_schedule="linear", polish=2)
+    sampler = ConfidenceSampler(proc, sch, steps=L + 2, confidence="random", k_schedule="linear", polish=0.4)
     stats = {}
     x = sampler.sample(orc, N_SAMPLES, L, generator=torch.Generator().manual_seed(2), stats=stats)
     assert not (x == proc.mask_id).any() and stats["steps"] == L + 2
@@ -452,7 +452,8 @@ def test_polish_redraws_the_least_confident_token_once_and_never_a_fixed_one():
             return lp.expand(x.shape[0], -1, -1)
 
     fixed = torch.tensor([[True, False, False, False]])
-    s = ConfidenceSampler(proc, sch, steps=6, confidence="max", k_schedule="linear", polish=3)
+    s = ConfidenceSampler(proc, sch, steps=6, confidence="max", k_schedule="linear", polish=0.5)
+    assert s.polish == 3
     x = torch.tensor([[2, proc.mask_id, proc.mask_id, proc.mask_id]])
     state = s.begin(x, fixed)
     maxp = lp.exp().max(-1).values
@@ -470,4 +471,4 @@ def test_polish_redraws_the_least_confident_token_once_and_never_a_fixed_one():
     assert remasked == order_low
     assert not (x == proc.mask_id).any() and int(state["redrawn"][0]) == 3
     with pytest.raises(ValueError, match="polish"):
-        ConfidenceSampler(proc, sch, steps=4, polish=4)
+        ConfidenceSampler(proc, sch, steps=4, polish=1.0)

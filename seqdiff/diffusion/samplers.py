@@ -601,9 +601,9 @@ class ConfidenceSampler(Sampler):
     ``block`` (semi-autoregressive decoding, LLaDA): only positions in the leftmost block of
     ``block`` positions that still has a masked one may be revealed; ``k`` is then taken within it.
 
-    ``polish`` (a Gibbs-style correction phase, in the spirit of ReMDM's confidence remasking): the
-    reveal schedule runs over ``steps - polish`` steps; once a sequence is fully revealed, each
-    remaining step (up to ``polish``) re-masks the revealed, non-fixed position whose token had the
+    ``polish`` (a Gibbs-style correction phase, in the spirit of ReMDM's confidence remasking): a
+    fraction of the steps, ``P = round(polish · steps)``; the reveal schedule runs over
+    ``steps - P`` steps; once a sequence is fully revealed, each remaining step (up to ``P``) re-masks the revealed, non-fixed position whose token had the
     lowest confidence when drawn (each position at most once) and re-draws it from
     ``p(x_0^i | all other tokens)`` — one network evaluation per re-drawn token. With the exact
     denoiser a re-draw is a single-site Gibbs update, which leaves ``p0`` invariant when the site
@@ -630,15 +630,15 @@ class ConfidenceSampler(Sampler):
                                     "(MaskGIT's choice temperature: more diverse orders)"),
         "block": Option(int, None, "semi-autoregressive: reveal only within the leftmost block of this "
                                    "many positions that is still masked"),
-        "polish": Option(int, 0, "of the steps, this many at the end re-draw one token each given all the "
-                                 "others (the least confident not yet re-drawn)"),
+        "polish": Option(float, 0.0, "this fraction of the steps, at the end, re-draws one token each given "
+                                     "all the others (the least confident not yet re-drawn)"),
     }
 
     def __init__(self, process: Absorbing, schedule, steps: int = 128, final: str = "sample",
                  cache: bool = True, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, confidence: str = "prob", k_schedule: str = "cosine",
                  threshold: float | None = None, noise: float = 0.0, block: int | None = None,
-                 polish: int = 0) -> None:
+                 polish: float = 0.0) -> None:
         if not isinstance(process, Absorbing):
             raise ValueError("confidence-ordered decoding needs the absorbing process")
         if not noise >= 0.0:
@@ -647,9 +647,9 @@ class ConfidenceSampler(Sampler):
             raise ValueError(f"block must be ≥ 1, got {block}")
         self.noise = float(noise)
         self.block = None if block is None else int(block)
-        if not 0 <= int(polish) < int(steps):
-            raise ValueError(f"polish must be in [0, steps), got {polish} with {steps} steps")
-        self.polish = int(polish)
+        if not 0.0 <= float(polish) < 1.0:
+            raise ValueError(f"polish is a fraction of the steps in [0, 1), got {polish}")
+        self.polish = min(int(round(float(polish) * int(steps))), max(int(steps) - 1, 0))
         super().__init__(process, schedule, steps, "uniform", final, cache, temperature, top_k, top_p)
         if confidence not in CONFIDENCES:
             raise ValueError(f"confidence must be one of {list(CONFIDENCES)}, got {confidence!r}")
