@@ -55,6 +55,10 @@ SETTINGS = [
     ("confidence max", "confidence", {"confidence": "max"}),
     ("confidence margin", "confidence", {"confidence": "margin"}),
     ("confidence prob thr 0.9", "confidence", {"confidence": "prob", "threshold": 0.9}),
+    ("confidence prob block 32", "confidence", {"confidence": "prob", "block": 32}),
+    ("confidence prob polish 0.25", "confidence", {"confidence": "prob", "polish": 0.25}),
+    ("confidence prob block 32 polish 0.25", "confidence", {"confidence": "prob", "block": 32, "polish": 0.25}),
+    ("confidence prob noise 0.1 polish 0.4", "confidence", {"confidence": "prob", "noise": 0.1, "polish": 0.4}),
 ]
 STEPS = (16, 32, 64, 128, 256)
 #: (reference = test split, training set for novelty, a second held-out split for the data's own row)

@@ -264,7 +264,9 @@ SAMPLER_KEYS = {"smiles": ["validity", "uniqueness", "novelty", "fcd"],
                 "dna": ["kmer3_js", "kmer3_js_shuffled", "gc_content", "tata_per_kb"],
                 "protein": ["composition_js", "kmer3_js", "kmer3_js_shuffled"]}
 SAMPLER_ORDER = ["ancestral", "ancestral top-p 0.9", "remdm cap η=0.05", "confidence prob", "confidence max",
-                 "confidence margin", "confidence prob thr 0.9"]
+                 "confidence margin", "confidence prob thr 0.9", "confidence prob block 32",
+                 "confidence prob polish 0.25", "confidence prob block 32 polish 0.25",
+                 "confidence prob noise 0.1 polish 0.4"]
 
 
 def load_jsonl(path: Path) -> list[dict]:
