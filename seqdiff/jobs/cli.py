@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 from ..cli import command
+from ..domains import domain_names
+from ..domains.files import FORMATS
+from ..pretrained import UNIFORM, shipped_names
 from .sampler_args import add_sampler_args, sampler_options_from_args
 from . import app_cli as _app_cli  # noqa: F401  (registers `seqdiff app`)
 from . import correct_cli as _correct_cli  # noqa: F401  (registers `seqdiff correct`)
@@ -18,8 +21,9 @@ __all__: list[str] = []
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", required=True,
-                   help="model file or training checkpoint, or a shipped default: text | dna | protein | smiles "
-                        "(uniform-noise, for correct: text-uniform | dna-uniform)")
+                   help="model file or training checkpoint, or a shipped default: "
+                        + " | ".join(n for n in shipped_names() if n not in UNIFORM)
+                        + " (uniform-noise, for correct: " + " | ".join(UNIFORM) + ")")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=0, help="same seed, same output")
     p.add_argument("--batch-size", type=int, default=64, help="sequences per network batch")
@@ -268,7 +272,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-t", type=int, default=8)
     p.add_argument("--max-rows", type=int, default=None, help="evaluate at most this many rows")
     p.add_argument("--samples", default=None, help="sample file to compute domain metrics of")
-    p.add_argument("--domain", default=None, choices=["text", "dna", "protein", "smiles"],
+    p.add_argument("--domain", default=None, choices=list(domain_names()),
                    help="domain of --samples (default: the model's, or from the file suffix)")
     p.add_argument("--reference", default=None, help="held-out data to compare samples with")
     p.add_argument("--training", default=None, help="training data (SMILES novelty)")
@@ -294,15 +298,20 @@ def _eval(args) -> int:
     if args.samples:
         domain = args.domain or (model.domain if model is not None else None)
         if domain is None:
+            from ..domains import domains, guess_fasta_domain
             suffix = Path(args.samples).suffix
-            domain = {".smi": "smiles", ".txt": "text"}.get(suffix)
+            by_format = {}  # a format only one domain writes names the domain (.smi, .txt)
+            for d in domains().values():
+                by_format.setdefault(d.file_format, []).append(d.name)
+            fmt = next((f for f in by_format if suffix in FORMATS[f].suffixes[:1]), None)
+            domain = by_format[fmt][0] if fmt is not None and len(by_format[fmt]) == 1 else None
             if domain is None:
                 from ..data import detect_format
                 from .evaluate import read_sequences
                 if detect_format(args.samples) != "fasta":
                     raise ValueError(f"{args.samples}: give --domain for this sample file")
                 letters = set("".join(read_sequences(args.samples, "dna")).upper())
-                domain = "dna" if letters <= set("ACGTUN") else "protein"  # FASTA: DNA or protein by letters
+                domain = guess_fasta_domain(letters)  # FASTA: DNA, RNA or protein by letters
         ref_model = None
         if args.ref_model:
             ns = argparse.Namespace(**{**vars(args), "model": args.ref_model})

@@ -359,11 +359,12 @@ def check_substitution_letters(table, domain: str, *, source: str | None = None)
     bad = AMBIGUOUS_LETTERS.get(domain, set())
     if not bad:
         return
+    from ..domains import get_domain
     for r, m in enumerate(table["mutant"], start=1):
         for w, p, t in parse_mutant(m, row=r):
             if t in bad and t != w:
                 raise VariantError(f"{t!r} at position {p} is an ambiguity code, not one "
-                                   f"{'amino acid' if domain == 'protein' else 'base'}", mutant=m, row=r,
+                                   f"{get_domain(domain).letter}", mutant=m, row=r,
                                    position=p, source=source)
 
 

@@ -19,6 +19,11 @@ from typing import Any
 import yaml
 
 from ..diffusion.samplers import SAMPLERS, build_sampler_options
+from ..domains import domains as _domains
+
+#: the registered domains, and the tokenizers a recipe can name (the general ones, then each domain's)
+_DOMAIN_NAMES = tuple(_domains())
+_TOKENIZER_KINDS = tuple(dict.fromkeys(("char", "byte", "bpe", *(d.tokenizer_kind for d in _domains().values()))))
 
 __all__ = [
     "ConfigError", "DataConfig", "TokenizerConfig", "ModelConfig", "DiffusionConfig", "OptimConfig",
@@ -41,14 +46,15 @@ def doc(default: Any = MISSING, text: str = "", *, factory: Any = MISSING, choic
 @dataclass
 class DataConfig:
     kind: str = doc("text", "Domain of the corpus: decides the reader and the output format.",
-                    choices=("text", "dna", "protein", "smiles"))
+                    choices=_DOMAIN_NAMES)
     train: str = doc("", "Training file (text .txt, FASTA .fa/.fasta, GenBank .gb, SMILES .smi/.csv; .gz ok).")
     valid: str = doc("", "Validation file; empty = carve `valid_fraction` of the training records by seed.")
     test: str = doc("", "Test file for the final held-out evaluation (optional).")
     valid_fraction: float = doc(0.05, "Fraction of training records used for validation when `valid` is empty.")
     layout: str = doc("auto", "How records become rows: `window` (chunks of one long stream), `pad` (one record "
-                      "per row, right-padded), `pack` (records packed with a separator); `auto` = window for "
-                      "text/dna, pad for protein/smiles.", choices=("auto", "window", "pad", "pack"))
+                      "per row, right-padded), `pack` (records packed with a separator); `auto` = the domain's own: "
+                      + ", ".join(f"{d.layout} for {d.name}" for d in _domains().values()) + ".",
+                      choices=("auto", "window", "pad", "pack"))
     seq_len: int = doc(256, "Row length in tokens (window length, or maximum record length for `pad`).")
     too_long: str = doc("truncate", "`pad` layout: what to do with longer records.",
                         choices=("truncate", "reject", "error"))
@@ -68,7 +74,8 @@ class DataConfig:
 @dataclass
 class TokenizerConfig:
     kind: str = doc("auto", "Tokenizer: char (text8 a-z + space), byte, bpe, dna, protein, smiles; `auto` picks "
-                    "by data kind (text→char).", choices=("auto", "char", "byte", "bpe", "dna", "protein", "smiles"))
+                    "by data kind (" + ", ".join(f"{d.name}→{d.tokenizer_kind}" for d in _domains().values()) + ").",
+                    choices=("auto", *_TOKENIZER_KINDS))
     options: dict = doc(None, "Keyword options for the tokenizer (e.g. dna: {ambiguity: N}; bpe: {vocab_size: 4096}; "
                         "char: {alphabet: ..., lowercase: true}; protein: {allow_gaps: true}; smiles: {scheme: atoms} for the "
                         "corpus-built atom vocabulary instead of the default `parts`, which covers every "

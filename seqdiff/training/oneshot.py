@@ -47,9 +47,17 @@ from typing import Any
 __all__ = ["PEAK_BF16_TFLOPS", "DOMAINS", "flops_per_token", "peak_tflops", "main", "configure", "run"]
 
 REPO = Path(__file__).resolve().parents[2]
-DOMAINS = ("text", "dna", "protein", "smiles")
-#: the corpus `seqdiff data fetch` produces for each domain (used instead of the slice when present)
-FETCHED = {"text": "wikitext8", "dna": "dm3-upstream", "protein": "uniprot-20k", "smiles": "moses"}
+
+def _gpu_domains() -> dict[str, str]:
+    """Domains with a GPU default recipe (configs/gpu-default/<domain>.yaml) -> the corpus
+    `seqdiff data fetch` produces for them (used instead of the slice when present)."""
+    from ..domains import domains
+    return {d.name: d.corpus or "" for d in domains().values()
+            if (REPO / "configs" / "gpu-default" / f"{d.name}.yaml").is_file()}
+
+
+FETCHED = _gpu_domains()
+DOMAINS = tuple(FETCHED)
 #: dense (no 2:4 sparsity) bf16 tensor-core peaks in TFLOP/s, matched against the CUDA device name
 PEAK_BF16_TFLOPS: dict[str, float] = {
     "H200": 989.0, "H100": 989.0, "GH200": 989.0, "H800": 989.0, "B200": 2250.0, "A100": 312.0,
@@ -352,7 +360,9 @@ def _install_wheels(folder: str) -> list[str]:
 
 def _check_imports(domains: list[str]) -> None:
     missing = []
-    need = ["numpy", "yaml", "einops"] + (["Bio"] if {"dna", "protein"} & set(domains) else [])
+    from ..domains import get_domain
+    fasta = any(get_domain(d).file_format == "fasta" for d in domains)
+    need = ["numpy", "yaml", "einops"] + (["Bio"] if fasta else [])
     for mod in need:
         try:
             __import__(mod)
@@ -371,10 +381,11 @@ def _mfu_probe(recipe: str, device, args, until: float) -> dict | None:
     from ..model import SeqDiffModel
     from ..tokenizers import build_tokenizer
     from .config import load_config
-    from .data import DEFAULT_TOKENIZER
     from .module import TrainStep, build_optimizer, step_generator
     cfg = load_config(recipe)
-    tok = build_tokenizer(DEFAULT_TOKENIZER[cfg.data.kind]) if cfg.data.kind != "smiles" else None
+    from ..domains import get_domain
+    kind = get_domain(cfg.data.kind).tokenizer_kind
+    tok = build_tokenizer(kind) if kind != "smiles" else None  # the SMILES vocabulary is built from data
     if tok is None:
         return None
     model = SeqDiffModel(cfg, tok).to(device).train()
