@@ -45,6 +45,10 @@ class DNATokenizer(CharLevelTokenizer):
     """
 
     no_call_token = "N"
+    #: the nucleotides (ids in this order) and their complements; a subclass for another
+    #: nucleotide alphabet (RNA) changes these
+    BASES = _BASES
+    COMPLEMENT = _COMPLEMENT
 
     def __init__(
         self,
@@ -59,7 +63,7 @@ class DNATokenizer(CharLevelTokenizer):
         super().__init__(use_bos_eos=use_bos_eos, mask_placeholder=mask_placeholder)
         self.ambiguity = ambiguity
         self.rna = bool(rna)
-        self._set_alphabet(list(_BASES))
+        self._set_alphabet(list(self.BASES))
 
     def _map_char(self, ch: str) -> int | str:
         up = ch.upper()
@@ -103,7 +107,7 @@ class DNATokenizer(CharLevelTokenizer):
         A<->T, C<->G, N->N; mask, pad, BOS and EOS map to themselves.
         """
         table = np.arange(self.vocab_size, dtype=np.int64)
-        for b, c in _COMPLEMENT.items():
+        for b, c in self.COMPLEMENT.items():
             table[self._index[b]] = self._index[c]
         return table
 
