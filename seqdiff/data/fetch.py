@@ -1626,6 +1626,52 @@ def _convert_chemnet(files, stage: _Staging, log: _Logger) -> dict:
             "use": "ChemNet weights for Frechet ChemNet Distance (as in fcd_torch)"}
 
 
+_RNA = set("ACGUN")
+
+
+def _convert_trna(files, stage: _Staging, log: _Logger) -> dict:
+    """tRNA genes of twelve genomes (tRNAscan-SE predictions as mimseq ships them): DNA letters turned
+    into RNA (T -> U, upper case), exact duplicates merged (across copies and species), split at the
+    record level by sequence."""
+    seen: dict[str, int] = {}
+    kept: list[list] = []
+    n_in = bad = 0
+    for member in sorted(files):
+        for header, seq in _read_fasta(files[member]):
+            n_in += 1
+            s = seq.upper().replace("T", "U")
+            if not s or set(s) - _RNA:
+                bad += 1
+                continue
+            name = header.split()[0]
+            if s in seen:
+                kept[seen[s]][2].append(name)
+                continue
+            seen[s] = len(kept)
+            kept.append([name, s, []])
+    assign = split_records([r[1] for r in kept], seed=SEED, salt="trna")
+    splits = {}
+    for split in SPLITS:
+        recs_out = ((r[0] + (f" same_seq_as={','.join(r[2][:5])}" + (f",+{len(r[2]) - 5}" if len(r[2]) > 5 else "")
+                             if r[2] else ""), r[1]) for r, a in zip(kept, assign) if a == split)
+        with stage.open(f"{split}.fa.gz") as fh:
+            n, res = _write_fasta(fh, recs_out)
+        stage.note(f"{split}.fa.gz", records=n, residues=res)
+        splits[split] = {"records": n, "residues": res}
+    lengths = sorted(len(r[1]) for r in kept)
+    log(f"trna: {n_in:,} tRNA genes, {len(kept):,} distinct sequences")
+    return {
+        "stats": {"records_in": n_in, "records_out": len(kept), "exact_duplicates_merged": n_in - len(kept) - bad,
+                  "invalid_dropped": bad, "genomes": len(files), "length_min": lengths[0],
+                  "length_median": lengths[len(lengths) // 2], "length_max": lengths[-1],
+                  "n_len_le_128": sum(1 for x in lengths if x <= 128)},
+        "splits": {"method": "record level after merging exact-duplicate sequences, by SHA-256 rank of the "
+                             "sequence, seed 0, 90/5/5 (no clustering: isodecoders differing by a few bases "
+                             "fall on both sides)", **splits},
+        "format": "FASTA, RNA letters (ACGUN), upper case, 80 columns; header: the first gene's name",
+    }
+
+
 # ============================================================== the registry
 _register(Corpus(
     name="wikitext8", domain="text",
@@ -1756,6 +1802,54 @@ _register(Corpus(
                  "(FCD 1.1) declares LGPLv3",
     license_note="Weights converted from the Keras ChemNet of Preuer et al. 2018.",
     convert=_convert_chemnet,
+))
+_register(Corpus(
+    name="trna", domain="rna",
+    summary="tRNA genes of 12 genomes (human, gorilla, mouse mm10/mm39, rat, zebrafish, fly, worm, yeasts, "
+            "Arabidopsis, E. coli; tRNAscan-SE/GtRNAdb), as RNA, exact duplicates merged",
+    source=Source("pip", "mimseq", "1.3.11",
+                  ("mimseq/data/hg38-eColitK/hg38-tRNAs.fa",
+                   "mimseq/data/mm10-tRNAs/mm10-tRNAs.fa",
+                   "mimseq/data/mm39-eColitK/mm39-tRNAs-all.fa",
+                   "mimseq/data/rn7-eColitK/rn7-tRNAs.fa",
+                   "mimseq/data/gorGor4-eColitK/gorGor4-tRNAs.fa",
+                   "mimseq/data/danRer11-eColitK/danRer11_eColitK.fa",
+                   "mimseq/data/dm6-tRNAs/dm6-tRNAs.fa",
+                   "mimseq/data/ce11-eColitK/ce11-tRNAs-all.fa",
+                   "mimseq/data/sacCer3-tRNAs/sacCer3-tRNAs.fa",
+                   "mimseq/data/schiPomb-972H/schiPomb_972H-tRNAs.fa",
+                   "mimseq/data/araTha1-eColitK/araTha1-tRNAs.fa",
+                   "mimseq/data/eschColi-K_12_MG1655-tRNAs/eschColi_K_12_MG1655-tRNAs.fa"),
+                  "a41b462b551fd6c530b99b113ea7e3567cd7a981c6c624daf48300bd57e01398",
+                  {"mimseq/data/hg38-eColitK/hg38-tRNAs.fa":
+                   "461a9d2afd491f95aed461d343bf3c7d4490f9297a05a0a2038393ac7f5d8748",
+                   "mimseq/data/mm10-tRNAs/mm10-tRNAs.fa":
+                   "4d50bf06b318545b251e51f81f3c52e18939933a6df0e04d8ff0be2fcbd1f5da",
+                   "mimseq/data/mm39-eColitK/mm39-tRNAs-all.fa":
+                   "1829af06ad19b0056949f3cd8fe1bde0e92d040300756f5ba1b1c6f54f3f2a24",
+                   "mimseq/data/rn7-eColitK/rn7-tRNAs.fa":
+                   "63796913094ab360ca6f544468939aceb0f2e72842f520d06c310a257c2523a5",
+                   "mimseq/data/gorGor4-eColitK/gorGor4-tRNAs.fa":
+                   "2e958b69118ae9324a48b028ec0a2ebb214be12190b695b5abad9fede4b13aaf",
+                   "mimseq/data/danRer11-eColitK/danRer11_eColitK.fa":
+                   "a427cefac64e2ad8e694a5f34bb3e49cac76811e69527554a92c688c06616d2b",
+                   "mimseq/data/dm6-tRNAs/dm6-tRNAs.fa":
+                   "5379ef3cba069646527fbc98fd40a8510ae948d8773a2f110be7821f2231286c",
+                   "mimseq/data/ce11-eColitK/ce11-tRNAs-all.fa":
+                   "c224139a8eaa9c6af6f049a8ca0aad0f8edfba24f36c5f58df4bb392bc05e85a",
+                   "mimseq/data/sacCer3-tRNAs/sacCer3-tRNAs.fa":
+                   "f2d776bf3c3498e642698a87541a9f1c5e806143a12658a8590a97ebc40e7118",
+                   "mimseq/data/schiPomb-972H/schiPomb_972H-tRNAs.fa":
+                   "f3ab506ec48ca01af333c21bf29cfed4d2f782bd25f8dd9f36b16179a4403b68",
+                   "mimseq/data/araTha1-eColitK/araTha1-tRNAs.fa":
+                   "ea370e12cebd7e9f9d7142f6afd67bcb28c919745cf55a18428262e5d053500b",
+                   "mimseq/data/eschColi-K_12_MG1655-tRNAs/eschColi_K_12_MG1655-tRNAs.fa":
+                   "93bcf01c1d2c8f5780885e050fb5458d093df5895b4d06c3a8c0f5348487a85c"}),
+    outputs=("train.fa.gz", "valid.fa.gz", "test.fa.gz"),
+    data_license="GtRNAdb / tRNAscan-SE predictions of public genome assemblies, as distributed in mimseq "
+                 "(GPLv3 package metadata)",
+    license_note="The mimseq package is GPLv3; the tRNA sequences are genome annotations (Chan & Lowe, GtRNAdb).",
+    convert=_convert_trna,
 ))
 
 # ============================================================== committed slices
@@ -1920,6 +2014,8 @@ _SLICES: dict[str, tuple[str, Callable[[Path, Path], dict], str]] = {
                 lambda s, d: _slice_fasta(s, d, {"train": 3000, "valid": 300, "test": 300}, "uniprot",
                                           max_len=512),
                 "3,000 / 300 / 300 sequences of length <= 512 by SHA-256 rank from the full splits"),
+    "trna": ("trna", lambda s, d: _slice_fasta(s, d, {"train": 10**9, "valid": 10**9, "test": 10**9}, "trna"),
+             "every record of the full train / valid / test (the corpus is small)"),
     "moses": ("moses", _slice_moses,
               "30,000 / 2,000 / 2,000 / 2,000 SMILES by SHA-256 rank from the full train / valid / "
               "test / test_scaffolds"),
