@@ -560,7 +560,6 @@ def test_dna_variants_and_cli_dry_run(app_env, capsys):
     at.button(key="score_dna").click().run()
     ok(at)
     assert not errors(at) and len(at.dataframe[0].value) >= 2
-    import seqdiff.jobs.app_cli  # noqa: F401 - registers `seqdiff app`
     from seqdiff.cli import main
 
     assert main(["app", "--dry-run", "--port", "8999", "--headless", "--model", f"dna={app_env['dna']}",

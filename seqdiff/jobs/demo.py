@@ -16,7 +16,6 @@ Every output goes under ``--out`` (default ``demo/``), and a short report is pri
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..cli import command
 from ..training.data import REPO_ROOT
 
 __all__ = ["run_demo"]
@@ -204,20 +202,3 @@ def _lines(path: Path) -> list[str]:
     import gzip
     with gzip.open(path, "rt") as f:
         return [line for line in f if line.strip()]
-
-
-def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", "-o", default="demo", help="output folder")
-    p.add_argument("--num", type=int, default=32, help="sequences per generation task")
-    p.add_argument("--steps", type=int, default=64, help="sampling steps")
-    p.add_argument("--variants", type=int, default=2000, help="GB1 double mutants to score (0 = all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--progress", action="store_true", help="show progress bars")
-
-
-@command("demo", "the quick-start job on the shipped models: DNA with a TATA box, SMILES, GB1 variants, text",
-         _demo_args)
-def _demo(args) -> int:
-    run_demo(Path(args.out), num=args.num, steps=args.steps, seed=args.seed, variants=args.variants,
-             quiet=not args.progress)
-    return 0

@@ -322,7 +322,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wheels", help="folder of wheels to install offline first (pip --no-index --find-links)")
     p.add_argument("--recipes", default=str(REPO / "configs" / "gpu-default"),
                    help="folder with <domain>.yaml recipes (default configs/gpu-default)")
-    p.add_argument("--domains", nargs="+", choices=DOMAINS, default=list(DOMAINS))
+    p.add_argument("--domains", nargs="+", choices=DOMAINS, default=list(DOMAINS),
+                   help="domains to train, in this order (default: every domain with a recipe in --recipes)")
     p.add_argument("--override", action="append", default=[], help="recipe override for every domain, "
                    "e.g. data.max_records=2000 (repeatable)")
     p.add_argument("--data", choices=("auto", "fetched", "repo"), default="auto",
@@ -331,17 +332,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", choices=("recipe", "on", "off"), default="recipe",
                    help="torch.compile the train step: as the recipe says (model.compile; off on CPU), on, off")
     p.add_argument("--throughput-share", type=float, default=0.15, help="budget share of the throughput phase")
-    p.add_argument("--throughput-steps", type=int, default=20)
-    p.add_argument("--warmup-steps", type=int, default=3)
+    p.add_argument("--throughput-steps", type=int, default=20, help="timed steps per throughput row")
+    p.add_argument("--warmup-steps", type=int, default=3, help="untimed steps before each throughput row")
     p.add_argument("--mfu-recipe", default=None, help="also time this recipe (e.g. configs/text8-gpu.yaml) "
                    "for MFU, with random tokens (default on CUDA: configs/text8-gpu.yaml; 'none' to skip)")
     p.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak of the device")
     p.add_argument("--store", choices=("bf16", "fp32"), default="bf16", help="weight storage of the models")
-    p.add_argument("--eval-rows", type=int, default=256)
+    p.add_argument("--eval-rows", type=int, default=256, help="held-out rows of each model's bound")
     p.add_argument("--eval-nt", type=int, default=16, help="time points per sequence of the held-out bound")
-    p.add_argument("--eval-batch", type=int, default=2048)
-    p.add_argument("--samples", type=int, default=8)
-    p.add_argument("--sample-steps", type=int, default=64)
+    p.add_argument("--eval-batch", type=int, default=2048, help="rows per batch of the held-out bound")
+    p.add_argument("--samples", type=int, default=8, help="sequences each model writes as a sample")
+    p.add_argument("--sample-steps", type=int, default=64, help="sampling steps of those samples")
     p.add_argument("--reserve", type=float, default=0.1,
                    help="share of each domain's slice kept for evaluation and writing")
     p.add_argument("--force", action="store_true", help="retrain domains already finished in --out")
