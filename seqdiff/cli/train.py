@@ -17,7 +17,7 @@ def configure_train(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..training.config import config_docs, load_config
+    from ..config import config_docs, load_config
     from ..training.train import train
     if args.help_config:
         print(config_docs())

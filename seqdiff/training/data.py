@@ -29,7 +29,7 @@ from ..data.errors import DataError
 from ..domains import get_domain
 from ..tokenizers import Tokenizer, build_tokenizer
 from ..tokenizers.smiles import canonicalize, randomize
-from .config import ConfigError, TrainConfig
+from ..config import ConfigError, TrainConfig
 
 __all__ = ["build_tokenizer_for", "build_datasets", "SeqDataModule", "ResumableBatchSampler", "reader_kwargs",
            "DEFAULT_TOKENIZER", "default_layout", "TokenRows", "TrainBatch"]

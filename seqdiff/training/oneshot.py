@@ -127,7 +127,7 @@ class DomainRun:
     def __init__(self, recipe: Path, overrides: list[str], device, args) -> None:
         import torch
 
-        from .config import load_config
+        from ..config import load_config
         from .data import ResumableBatchSampler, TokenRows, build_datasets, build_tokenizer_for
         from .module import EMA, TrainStep, build_optimizer
         from ..model import SeqDiffModel
@@ -381,7 +381,7 @@ def _mfu_probe(recipe: str, device, args, until: float) -> dict | None:
 
     from ..model import SeqDiffModel
     from ..tokenizers import build_tokenizer
-    from .config import load_config
+    from ..config import load_config
     from .module import TrainStep, build_optimizer, step_generator
     cfg = load_config(recipe)
     from ..domains import get_domain
