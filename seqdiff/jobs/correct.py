@@ -110,7 +110,9 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from ..diffusion.processes import NEG, Absorbing, NoiseLevel, Process, Uniform, _upcast, sample_categorical
+from ..diffusion.posterior import (error_rate_at, log_q_obs, masked_log_x0, noise_at, posterior_log_x0,
+                                   pseudo_log_likelihood_terms, snap_time, time_for_error_rate)
+from ..diffusion.processes import NEG, Absorbing, Process, Uniform, sample_categorical
 from ..diffusion.samplers import MaskedAncestralSampler, MultinomialSampler, Sampler, TweedieSampler
 from ..diffusion.schedules import DiscreteSchedule
 from ..tokenizers.base import TokenizerError
@@ -134,138 +136,6 @@ NLLFn = Callable[[Tensor], Tensor]
 
 
 # ============================================================================ noise level ↔ rate
-def _alpha(schedule, t: Tensor) -> tuple[Tensor, Tensor]:
-    """``(α(t), 1 - α(t))`` in float64; discrete schedules are interpolated log-linearly within a step."""
-    t = torch.as_tensor(t, dtype=torch.float64)
-    if isinstance(schedule, DiscreteSchedule):
-        T = schedule.num_steps
-        kf = (t * T).clamp(0.0, float(T))
-        kr = torch.round(kf)
-        kf = torch.where((kf - kr).abs() < 1e-9, kr, kf)  # an integer step up to rounding is that step
-        k0 = kf.floor().long().clamp(max=T - 1)
-        f = kf - k0.double()
-        log_abar = torch.log(schedule.alpha_bar.to(t.device))
-        log_keep = torch.log(schedule.step_keep.to(t.device))  # index j: step j+1
-        la = log_abar[k0] + f * log_keep[k0]
-        return la.exp(), -torch.expm1(la)
-    if getattr(schedule, "state_dependent", False):
-        raise ValueError("a state-dependent schedule has no single substitution rate")
-    return schedule.alpha(t).double(), schedule.one_minus_alpha(t).double()
-
-
-def noise_at(schedule, t: Tensor) -> NoiseLevel:
-    """:class:`NoiseLevel` at times ``t: [B]`` for continuous and discrete schedules alike."""
-    a, oma = _alpha(schedule, t)
-    return NoiseLevel(a[:, None, None], oma[:, None, None])
-
-
-def error_rate_at(schedule, t: Tensor | float, num_states: int) -> Tensor:
-    """Substitution rate of the uniform process at time ``t``: ``(1 - α_t)(N - 1)/N``."""
-    _, oma = _alpha(schedule, torch.as_tensor(t, dtype=torch.float64))
-    return oma * (num_states - 1) / num_states
-
-
-def time_for_error_rate(schedule, rate: Tensor | float, num_states: int) -> Tensor:
-    """The time ``t`` at which the uniform process substitutes a token with probability ``rate``.
-
-    ``α_t = 1 - r N/(N-1)`` (module docstring). Continuous schedules: bisection on ``1 - α(t)``.
-    Discrete schedules: exact on the within-step log-linear interpolation of ``ᾱ`` (a fractional step;
-    see :func:`snap_time`). Raises for ``r ∉ (0, (N-1)/N)`` or a rate the schedule never reaches.
-    """
-    r = torch.as_tensor(rate, dtype=torch.float64)
-    n = int(num_states)
-    rmax = (n - 1) / n
-    if bool(((r <= 0) | (r >= rmax) | torch.isnan(r)).any()):
-        bad = float(r.reshape(-1)[((r <= 0) | (r >= rmax) | torch.isnan(r)).reshape(-1)][0])
-        raise ValueError(f"error rate must be in (0, {rmax:.4g}) for {n} states (a rate of (N-1)/N is "
-                         f"pure noise), got {bad}")
-    target = r * n / (n - 1)  # 1 - α
-    top = float(_alpha(schedule, torch.ones(1, dtype=torch.float64))[1][0])
-    if bool((target > top * (1 + 1e-12)).any()):
-        reach = top * (n - 1) / n
-        raise ValueError(f"error rate {float(r.max()):.4g} is beyond this schedule's noise at t = 1 "
-                         f"(at most {reach:.4g})")
-    if isinstance(schedule, DiscreteSchedule):
-        T = schedule.num_steps
-        log_abar = torch.log(schedule.alpha_bar)
-        log_keep = torch.log(schedule.step_keep)
-        la = torch.log1p(-target)
-        # largest k0 < T with log ᾱ_{k0} ≥ la (log ᾱ is non-increasing in k)
-        k0 = (torch.searchsorted(-log_abar, -la.reshape(-1), right=True) - 1).clamp(0, T - 1).reshape(la.shape)
-        lk = log_keep[k0]
-        f = torch.where(lk < 0, (la - log_abar[k0]) / lk.clamp(max=-1e-300), torch.zeros_like(la)).clamp(0.0, 1.0)
-        return (k0.double() + f) / T
-    lo = torch.zeros_like(target)
-    hi = torch.ones_like(target)
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        below = _alpha(schedule, mid)[1] < target
-        lo = torch.where(below, mid, lo)
-        hi = torch.where(below, hi, mid)
-    # the endpoint whose rate is closer
-    e_lo = (_alpha(schedule, lo)[1] - target).abs()
-    e_hi = (_alpha(schedule, hi)[1] - target).abs()
-    return torch.where(e_lo <= e_hi, lo, hi)
-
-
-def snap_time(schedule, t: Tensor) -> Tensor:
-    """Times a denoiser is defined at: for a :class:`DiscreteSchedule` the step ``k ≥ 1`` with ``ᾱ_k``
-    closest to ``α(t)`` (as ``k/T``); continuous schedules round ``t`` to float32, the precision the
-    samplers pass times to denoisers in, so the channel and the denoiser see the same time."""
-    t = torch.as_tensor(t, dtype=torch.float64)
-    if not isinstance(schedule, DiscreteSchedule):
-        return t.float().double()  # denoisers receive float32 times: compute the channel at that very t
-    a, _ = _alpha(schedule, t)
-    abar = schedule.alpha_bar[1:].to(t.device)
-    k = (a.reshape(-1, 1) - abar[None, :]).abs().argmin(-1) + 1
-    return (k.double() / schedule.num_steps).reshape(t.shape)
-
-
-# ================================================================================ denoiser calls
-def _masked_log_x0(process: Absorbing, out: Tensor, x: Tensor, t: Tensor, param: str, schedule) -> Tensor:
-    """``log p(x0 | x)`` (float64) from a masked model's output at times ``t``; only a score output needs
-    the schedule."""
-    if param == "score" and schedule is None:
-        raise ValueError("a score-parameterised model needs its schedule for masked marginals")
-    noise = NoiseLevel.at(schedule, t) if param == "score" else None
-    return process.to_log_x0(_upcast(out), param, x.clamp(max=process.vocab_size - 1), noise).double()
-
-
-@torch.no_grad()
-def posterior_log_x0(denoiser, process: Process, schedule, x: Tensor, t: Tensor, *,
-                     fixed: Tensor | None = None, batch_size: int | None = None) -> Tensor:
-    """``log p(x0_i = a | x_t = x)`` as float64 ``[B, L, N]`` from a denoiser of either parameterisation.
-
-    ``t: [B]`` (float64 times; snapped for discrete schedules by the caller). Ids ``≥ N`` (padding) are
-    passed to the denoiser as they are; their rows of the output are meaningless.
-    """
-    param = getattr(denoiser, "parameterization", "x0")
-    B = x.shape[0]
-    t = torch.as_tensor(t, dtype=torch.float64, device=x.device).reshape(-1).expand(B)
-    chunk = batch_size or max(B, 1)
-    outs = []
-    for s in range(0, B, chunk):
-        xs, ts = x[s:s + chunk], t[s:s + chunk]
-        fs = fixed[s:s + chunk] if fixed is not None else None
-        out = Sampler.call_denoiser(denoiser, xs, ts.float(), fs)
-        xc = xs.clamp(max=process.vocab_size - 1)
-        outs.append(process.to_log_x0(_upcast(out), param, xc, noise_at(schedule, ts)).double())
-    return torch.cat(outs) if outs else torch.zeros(0, x.shape[1], process.vocab_size, dtype=torch.float64)
-
-
-def _log_q_obs(x: Tensor, noise: NoiseLevel, n: int) -> Tensor:
-    """``log q_t(x_i | a)`` for every clean value ``a``: ``[B, L, N]`` (uniform process)."""
-    log_diag = torch.log(noise.alpha + noise.one_minus_alpha / n)
-    log_off = torch.log(noise.one_minus_alpha / n)
-    same = x[..., None] == torch.arange(n, device=x.device)
-    return torch.where(same, log_diag.to(x.device), log_off.to(x.device))
-
-
-def pseudo_log_likelihood_terms(log_p0: Tensor, x: Tensor, noise: NoiseLevel, num_states: int) -> Tensor:
-    """``log p_t(x_i | x_{-i}) = -log Σ_a p(x0_i = a | x)/q_t(x_i | a)`` per position, ``[B, L]`` (eq. 2)."""
-    return -torch.logsumexp(log_p0.double() - _log_q_obs(x, noise, num_states), dim=-1)
-
-
 def _valid(x: Tensor, valid: Tensor | None, n: int) -> Tensor:
     return (x < n) if valid is None else valid.to(device=x.device, dtype=torch.bool)
 
@@ -539,7 +409,7 @@ def multistep_correct(denoiser, process: Uniform, schedule, x: Tensor, t: Tensor
     if nll_fn is not None:
         scores = nll_fn(cands).double().to(x.device).view(B, K)
         if rank == "posterior":
-            lq = _log_q_obs(x.clamp(max=n - 1), noise_at(schedule, t), n).to(x.device)  # [B, L, N]
+            lq = log_q_obs(x.clamp(max=n - 1), noise_at(schedule, t), n).to(x.device)  # [B, L, N]
             ch = lq[:, None].expand(B, K, L, n).gather(-1, cands.clamp(max=n - 1)[..., None])[..., 0]
             scores = scores - torch.where(use[:, None], ch, torch.zeros_like(ch)).sum(-1)
     else:
@@ -598,7 +468,7 @@ def masked_marginals(denoiser, process: Absorbing, x: Tensor, *, valid: Tensor |
         b, m = rb[s:s + batch_size], rm[s:s + batch_size]
         xr = torch.where(m, torch.full_like(x[b], process.mask_id), x[b])
         tt = (m.sum(-1).double() / lengths[b].double()).clamp(1e-4, 1.0)
-        lp = _masked_log_x0(process, denoiser(xr, tt.float()), xr, tt, param, schedule)
+        lp = masked_log_x0(process, denoiser(xr, tt.float()), xr, tt, param, schedule)
         r_idx, p_idx = m.nonzero(as_tuple=True)
         out[b[r_idx], p_idx] = lp[r_idx, p_idx]
     return out
@@ -694,7 +564,7 @@ def mask_correct(denoiser, process: Absorbing, x: Tensor, *, valid: Tensor | Non
             idx = rows[s:s + batch_size]
             xi = xcur[idx]
             tt = ((xi == mask_id).sum(-1).double() / val[idx].sum(-1).clamp_min(1).double()).clamp(1e-4, 1.0)
-            lp = _masked_log_x0(process, denoiser(xi, tt.float()), xi, tt, param, schedule)
+            lp = masked_log_x0(process, denoiser(xi, tt.float()), xi, tt, param, schedule)
             post = torch.log_softmax(lp + lch[idx], -1)
             c, a = post.max(-1)
             rem = remaining[idx]
@@ -860,7 +730,7 @@ def leave_one_out_log_prior(denoiser, process: Process, schedule, x: Tensor, t: 
     n = process.vocab_size
     t = torch.as_tensor(t, dtype=torch.float64).reshape(-1).expand(x.shape[0]).cpu()
     lp = posterior_log_x0(denoiser, process, schedule, x, t, fixed=hold, batch_size=batch_size)
-    return lp - _log_q_obs(x.clamp(max=n - 1), noise_at(schedule, t), n).to(lp.device)
+    return lp - log_q_obs(x.clamp(max=n - 1), noise_at(schedule, t), n).to(lp.device)
 
 
 @torch.no_grad()

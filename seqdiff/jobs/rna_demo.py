@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["RNA_TEMPLATE", "RNA_HELDOUT", "rna_section"]
+__all__ = ["RNA_HELDOUT", "rna_section"]
 
 #: held-out tRNAs (never seen in training) the infilled candidates are compared with
 RNA_HELDOUT = "datasets/trna/test.fa.gz"
