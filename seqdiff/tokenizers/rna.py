@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import register_tokenizer
-from .dna import IUPAC_AMBIGUITY, DNATokenizer
+from .dna import DNATokenizer
 
 __all__ = ["RNATokenizer"]
 
@@ -29,48 +29,15 @@ class RNATokenizer(DNATokenizer):
     """
 
     no_call_token = "N"
+    NAME = "RNA"
     BASES = _BASES
     COMPLEMENT = _COMPLEMENT
+    FOREIGN = ("T", "U", "dna", "DNA thymine")
 
     def __init__(self, *, ambiguity: str = "error", dna: bool = False, use_bos_eos: bool = False,
                  mask_placeholder: str = "_") -> None:
         super().__init__(ambiguity=ambiguity, use_bos_eos=use_bos_eos, mask_placeholder=mask_placeholder)
         self.dna = bool(dna)
-
-    def _map_char(self, ch: str) -> int | str:
-        up = ch.upper()
-        idx = self._index.get(up)
-        if idx is not None:
-            return idx
-        if up == "T":
-            if self.dna:
-                return self._index["U"]
-            return f"invalid character {ch!r} for RNA (DNA thymine; use dna=True to map T to U)"
-        if up in IUPAC_AMBIGUITY:
-            if self.ambiguity == "N":
-                return self._index["N"]
-            meaning = "/".join(IUPAC_AMBIGUITY[up].replace("T", "U"))
-            return (f"invalid character {ch!r} for RNA (IUPAC ambiguity code for {meaning}; "
-                    "use ambiguity='N' to map it to N)")
-        return f"invalid character {ch!r} for RNA"
-
-    @property
-    def alphabet(self) -> list[str]:
-        chars = list(_BASES)
-        if self.dna:
-            chars.append("T")
-        if self.ambiguity == "N":
-            chars.extend(IUPAC_AMBIGUITY)
-        return chars + [c.lower() for c in chars]
-
-    def normalize(self, text: str) -> str:
-        """The sequence as :meth:`decode` would return it after encoding."""
-        s = text.upper()
-        if self.dna:
-            s = s.replace("T", "U")
-        if self.ambiguity == "N":
-            s = s.translate({ord(c): "N" for c in IUPAC_AMBIGUITY})
-        return s
 
     def _config(self) -> dict[str, Any]:
         return {"ambiguity": self.ambiguity, "dna": self.dna}
