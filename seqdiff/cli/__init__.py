@@ -39,8 +39,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "convert": Subcommand("rewrite a model file or checkpoint in the current safe format (no code inside)", ".jobs"),
     "correct": Subcommand("fix substitution errors (typos, miscalled bases) with a diffusion model", ".correct"),
     "app": Subcommand("start the design app in the browser (Streamlit)", ".app"),
-    "demo": Subcommand("the quick-start job on the shipped models: one section per domain (DNA with a TATA box, "
-                       "SMILES, GB1 variants, text, tRNA)", ".demo"),
+    "demo": Subcommand("the quick-start job on the shipped models: one section per domain (seqdiff.domains)",
+                       ".demo"),
 }
 
 

@@ -97,14 +97,20 @@ def configure_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", default=None, help="CSV path (default: the output with .csv)")
 
 
-def run_sample(args) -> int:
-    from ..jobs.generate import sample_job
-    _positive(args, "num", "steps", "batch_size", "n_t", "length")
+def _load_for_output(args, stem: str):
+    """Check the output paths (before and, for a default name, after loading the model); ``(model, out)``."""
     if args.out:
         check_outputs([args.out, args.csv or Path(args.out).with_suffix(".csv")], args.overwrite)
     model = _load(args)
-    out = Path(args.out) if args.out else _default_out(model, "samples")
+    out = Path(args.out) if args.out else _default_out(model, stem)
     check_outputs([out, args.csv or out.with_suffix(".csv")], args.overwrite)
+    return model, out
+
+
+def run_sample(args) -> int:
+    from ..jobs.generate import sample_job
+    _positive(args, "num", "steps", "batch_size", "n_t", "length")
+    model, out = _load_for_output(args, "samples")
     s = sample_job(model, args.num, out, length=args.length, sampler=args.sampler, steps=args.steps,
                    batch_size=args.batch_size, seed=args.seed, precision=args.precision, score=args.score,
                    n_t=args.n_t, csv_path=args.csv, progress=not args.quiet,
@@ -136,11 +142,7 @@ def configure_infill(p: argparse.ArgumentParser) -> None:
 def run_infill(args) -> int:
     from ..jobs.generate import infill_job
     _positive(args, "num", "steps", "batch_size", "n_t", "top_k")
-    if args.out:
-        check_outputs([args.out, args.csv or Path(args.out).with_suffix(".csv")], args.overwrite)
-    model = _load(args)
-    out = Path(args.out) if args.out else _default_out(model, "infilled")
-    check_outputs([out, args.csv or out.with_suffix(".csv")], args.overwrite)
+    model, out = _load_for_output(args, "infilled")
     s = infill_job(model, args.template, args.num, out, csv_path=args.csv, progress=not args.quiet,
                    sampler=args.sampler, steps=args.steps, seed=args.seed, lengths=args.lengths, rank=args.rank,
                    top_k=args.top_k, valid_only=args.valid_only, batch_size=args.batch_size, n_t=args.n_t,

@@ -1274,6 +1274,20 @@ def _convert_genome(files, stage: _Staging, log: _Logger) -> dict:
 _AA = set("ACDEFGHIKLMNPQRSTVWYXBZUO")
 
 
+def _write_fasta_splits(stage: _Staging, kept: list[list], salt: str, header: Callable[[list], str]) -> dict:
+    """Write ``[name, seq, ...]`` records to ``{split}.fa.gz``, split at the record level by the SHA-256
+    rank of the sequence (seed :data:`SEED`, ``salt``); ``header(record)`` is each FASTA header."""
+    assign = split_records([r[1] for r in kept], seed=SEED, salt=salt)
+    splits = {}
+    for split in SPLITS:
+        recs_out = ((header(r), r[1]) for r, a in zip(kept, assign) if a == split)
+        with stage.open(f"{split}.fa.gz") as fh:
+            n, res = _write_fasta(fh, recs_out)
+        stage.note(f"{split}.fa.gz", records=n, residues=res)
+        splits[split] = {"records": n, "residues": res}
+    return splits
+
+
 def _convert_uniprot(files, stage: _Staging, log: _Logger) -> dict:
     path = _member(files, "*DB.fasta.gz")
     recs = _read_fasta(path)
@@ -1290,15 +1304,8 @@ def _convert_uniprot(files, stage: _Staging, log: _Logger) -> dict:
             continue
         seen[s] = len(kept)
         kept.append([header.rstrip(), s, []])
-    assign = split_records([r[1] for r in kept], seed=SEED, salt="uniprot")
-    splits = {}
-    for split in SPLITS:
-        recs_out = ((r[0] + (f" same_seq_as={','.join(r[2])}" if r[2] else ""), r[1])
-                    for r, a in zip(kept, assign) if a == split)
-        with stage.open(f"{split}.fa.gz") as fh:
-            n, res = _write_fasta(fh, recs_out)
-        stage.note(f"{split}.fa.gz", records=n, residues=res)
-        splits[split] = {"records": n, "residues": res}
+    splits = _write_fasta_splits(stage, kept, "uniprot", lambda r: r[0] + (f" same_seq_as={','.join(r[2])}"
+                                                                          if r[2] else ""))
     lengths = sorted(len(r[1]) for r in kept)
     log(f"uniprot-20k: {len(recs):,} sequences, {len(kept):,} unique")
     return {
@@ -1649,15 +1656,8 @@ def _convert_trna(files, stage: _Staging, log: _Logger) -> dict:
                 continue
             seen[s] = len(kept)
             kept.append([name, s, []])
-    assign = split_records([r[1] for r in kept], seed=SEED, salt="trna")
-    splits = {}
-    for split in SPLITS:
-        recs_out = ((r[0] + (f" same_seq_as={','.join(r[2][:5])}" + (f",+{len(r[2]) - 5}" if len(r[2]) > 5 else "")
-                             if r[2] else ""), r[1]) for r, a in zip(kept, assign) if a == split)
-        with stage.open(f"{split}.fa.gz") as fh:
-            n, res = _write_fasta(fh, recs_out)
-        stage.note(f"{split}.fa.gz", records=n, residues=res)
-        splits[split] = {"records": n, "residues": res}
+    splits = _write_fasta_splits(stage, kept, "trna", lambda r: r[0] + (
+        f" same_seq_as={','.join(r[2][:5])}" + (f",+{len(r[2]) - 5}" if len(r[2]) > 5 else "") if r[2] else ""))
     lengths = sorted(len(r[1]) for r in kept)
     log(f"trna: {n_in:,} tRNA genes, {len(kept):,} distinct sequences")
     return {
