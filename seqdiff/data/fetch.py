@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 from xml.etree import ElementTree
 
+from ..atomic import atomic_open
 from ..jobs import variants as _variants
 from ..jobs.variants import apply_mutant, mutant_from_sequences
 
@@ -110,7 +111,6 @@ FORMAT_VERSION = 1
 SEED = 0
 SPLITS = ("train", "valid", "test")
 FRACTIONS = (0.90, 0.05, 0.05)
-_GZ_LEVEL = 9
 
 
 # ============================================================== errors
@@ -157,49 +157,6 @@ def _digest_members(shas: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@contextmanager
-def _atomic_open(path: Path, mode: str = "wt", gz: bool | None = None) -> Iterator[io.IOBase]:
-    """Write ``path`` via a temporary sibling renamed into place on success.
-
-    ``gz`` (default: the name ends in ``.gz``) writes a reproducible gzip
-    stream (no file name, mtime 0), so identical content gives identical bytes.
-    """
-    path = Path(path)
-    gz = path.name.endswith(".gz") if gz is None else gz
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
-        with open(tmp, "wb") as raw:
-            if gz:
-                gzf = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=_GZ_LEVEL)
-                inner: io.IOBase = gzf
-            else:
-                gzf = None
-                inner = raw
-            if "b" in mode:
-                yield inner
-            else:
-                txt = io.TextIOWrapper(inner, encoding="utf-8", newline="\n")
-                yield txt
-                txt.flush()
-                txt.detach()
-            if gzf is not None:
-                gzf.close()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _open_read(path: Path) -> io.TextIOBase:
     with open(path, "rb") as fh:
         magic = fh.read(2)
@@ -209,7 +166,7 @@ def _open_read(path: Path) -> io.TextIOBase:
 
 
 def _write_json(path: Path, obj) -> None:
-    with _atomic_open(path, "wt", gz=False) as fh:
+    with atomic_open(path, "wt", gz=False) as fh:
         json.dump(obj, fh, indent=2, sort_keys=False, ensure_ascii=False)
         fh.write("\n")
 
@@ -881,7 +838,7 @@ class _Staging:
 
     @contextmanager
     def open(self, name: str, mode: str = "wt") -> Iterator[io.IOBase]:
-        with _atomic_open(self.dir / name, mode) as fh:
+        with atomic_open(self.dir / name, mode) as fh:
             yield fh
 
     def note(self, name: str, **stats) -> None:
@@ -1886,7 +1843,7 @@ def _slice_text8(src: Path, dest: Path) -> dict:
     for split, n in sizes.items():
         text = (src / f"{split}.txt").read_text(encoding="utf-8").strip()
         cut = snap_to_space(text, n)
-        with _atomic_open(dest / f"{split}.txt") as fh:
+        with atomic_open(dest / f"{split}.txt") as fh:
             fh.write(text[:cut] + "\n")
         stats[f"{split}.txt"] = {"chars": cut}
     return stats
@@ -1898,7 +1855,7 @@ def _slice_brown(src: Path, dest: Path) -> dict:
     for split, k in sizes.items():
         docs = (src / f"{split}.txt").read_text(encoding="utf-8").rstrip("\n").split("\n\n")
         keep = _slice_pick([d[:200] + str(i) for i, d in enumerate(docs)], k, f"brown-{split}")
-        with _atomic_open(dest / f"{split}.txt.gz") as fh:
+        with atomic_open(dest / f"{split}.txt.gz") as fh:
             fh.write("\n\n".join(docs[i] for i in keep) + "\n")
         stats[f"{split}.txt.gz"] = {"documents": len(keep)}
     return stats
@@ -1911,7 +1868,7 @@ def _slice_fasta(src: Path, dest: Path, sizes: dict, salt: str, max_len: int | N
         if max_len:
             recs = [r for r in recs if len(r[1]) <= max_len]
         keep = _slice_pick([r[1] for r in recs], k, f"{salt}-{split}")
-        with _atomic_open(dest / f"{split}.fa.gz") as fh:
+        with atomic_open(dest / f"{split}.fa.gz") as fh:
             n, res = _write_fasta(fh, (recs[i] for i in keep))
         stats[f"{split}.fa.gz"] = {"records": n, "residues": res}
     return stats
@@ -1926,7 +1883,7 @@ def _slice_genome(src: Path, dest: Path) -> dict:
         chrom, rng = acc.rsplit(":", 1)
         start = int(rng.split("-")[0])
         part = seq[:n]
-        with _atomic_open(dest / f"{split}.fa.gz") as fh:
+        with atomic_open(dest / f"{split}.fa.gz") as fh:
             _write_fasta(fh, [(f"{chrom}:{start}-{start + len(part) - 1} {rest}", part)])
         stats[f"{split}.fa.gz"] = {"records": 1, "residues": len(part)}
     return stats
@@ -1939,7 +1896,7 @@ def _slice_moses(src: Path, dest: Path) -> dict:
         with _open_read(src / f"{split}.smi.gz") as fh:
             smis = [ln.strip() for ln in fh if ln.strip()]
         keep = _slice_pick(smis, k, f"moses-{split}")
-        with _atomic_open(dest / f"{split}.smi.gz") as fh:
+        with atomic_open(dest / f"{split}.smi.gz") as fh:
             fh.write("\n".join(smis[i] for i in keep) + "\n")
         stats[f"{split}.smi.gz"] = {"records": len(keep)}
     return stats
@@ -1952,13 +1909,13 @@ def _slice_gb1(src: Path, dest: Path) -> dict:
     shutil.copyfile(src / "wild_type.fa", dest / "wild_type.fa")
     stats["wild_type.fa"] = {"records": 2}
     singles = pd.read_csv(src / "singles.csv", dtype=str, keep_default_na=False)
-    with _atomic_open(dest / "singles.csv") as fh:
+    with atomic_open(dest / "singles.csv") as fh:
         fh.write((src / "singles.csv").read_text(encoding="utf-8"))
     stats["singles.csv"] = {"records": len(singles)}
     for split, k in {"train": 4500, "valid": 250, "test": 250}.items():
         d = pd.read_csv(src / f"{split}.csv.gz", dtype=str, keep_default_na=False)
         keep = _slice_pick(d["mutant"].tolist(), k, f"gb1-{split}")
-        with _atomic_open(dest / f"doubles_{split}.csv.gz") as fh:
+        with atomic_open(dest / f"doubles_{split}.csv.gz") as fh:
             d.iloc[keep].to_csv(fh, index=False, lineterminator="\n")
         stats[f"doubles_{split}.csv.gz"] = {"records": len(keep)}
     return stats

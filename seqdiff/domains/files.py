@@ -16,43 +16,15 @@ write never leaves a partial file and an earlier file of the same name survives:
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..atomic import atomic_write
+
 __all__ = ["SampleFormat", "FORMATS", "format_for_path", "atomic_write", "write_fasta_samples",
            "read_fasta_samples", "write_smi_samples", "read_smi_samples", "write_text_samples",
            "read_text_samples"]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
-    """Run ``write(fh)`` on a temporary text file next to ``path``, then
-    rename it into place; on any error the temporary file is removed and an
-    existing ``path`` is left untouched."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target
 
 
 def _pairs(ids: Iterable[Any], seqs: Iterable[str]) -> Iterable[tuple[str, str]]:

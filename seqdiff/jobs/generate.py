@@ -14,8 +14,6 @@ import contextlib
 import csv
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..atomic import publish, temp_path
 from ..domains import get_domain
 from ..domains.files import FORMATS
 from .template import Template, parse_template
@@ -106,9 +105,7 @@ class OutputWriter:
 
     @staticmethod
     def _tmp(path: Path) -> Path:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        return Path(tmp)
+        return temp_path(path)
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         for r in rows:
@@ -122,8 +119,7 @@ class OutputWriter:
         self._seq.close()
         self._csv_f.close()
         for tmp, dest in ((self._tmp_seq, self.out), (self._tmp_csv, self.csv_path)):
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
+            publish(tmp, dest)
         return self.out, self.csv_path
 
     def abort(self) -> None:

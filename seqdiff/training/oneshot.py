@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic
+
 __all__ = ["PEAK_BF16_TFLOPS", "DOMAINS", "flops_per_token", "peak_tflops", "main", "configure", "run"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,13 +68,6 @@ PEAK_BF16_TFLOPS: dict[str, float] = {
 
 
 # ----------------------------------------------------------------------------------------- files
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """:func:`seqdiff.serialization.write_atomic`, imported when first used (this module loads
-    before any offline wheels are installed)."""
-    from ..serialization import write_atomic as _write
-    _write(path, data)
-
-
 def _record_throughput(summary: dict, row: dict, peak: float | None) -> None:
     """Add a throughput row (with its MFU against ``peak`` TFLOP/s) to the summary and print it."""
     row["mfu"] = row["achieved_tflops"] / peak if peak else None
