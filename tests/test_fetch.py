@@ -346,7 +346,7 @@ def test_missing_client_is_a_clear_error(tmp_path, monkeypatch, name, client, sp
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(F, "_PIP_MODULE_FALLBACK", False)
+    monkeypatch.setattr(F.clients, "_PIP_MODULE_FALLBACK", False)
     with pytest.raises(F.ClientMissingError) as ei:
         F.fetch(name, tmp_path / name, log=lambda m: None)
     msg = str(ei.value)
