@@ -127,8 +127,8 @@ def test_models_env_parsing(tmp_path):
     got = C.configured_models(f"dna={tmp_path}/a.pt; smiles = {tmp_path}/b.pt,\ntext=none")
     assert got == {"dna": tmp_path / "a.pt", "smiles": tmp_path / "b.pt", "text": None}
     assert C.configured_models('{"protein": "/x/p.pt", "dna": ""}') == {"protein": Path("/x/p.pt"), "dna": None}
-    with pytest.raises(ValueError, match="unknown domain 'rna'"):
-        C.configured_models("rna=/x.pt")
+    with pytest.raises(ValueError, match="unknown domain 'klingon'"):
+        C.configured_models("klingon=/x.pt")
     with pytest.raises(ValueError, match="expected domain=path"):
         C.configured_models("/x.pt")
 
