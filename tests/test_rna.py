@@ -162,3 +162,14 @@ def test_shipped_model_infills_and_keeps_the_motifs(tmp_path):
         assert c.sequence.startswith("GCGGAUUUAGCUCAG") and c.sequence[35:44] == "GUUCGAAUC"
         assert len(c.sequence) == 50 and set(c.sequence) <= set("ACGUN")
         assert set(c.metrics) == {"gc", "mfe", "structure"}
+
+
+def test_variants_refuse_substitutions_to_ambiguity_codes():
+    import pandas as pd
+
+    from seqdiff.jobs.variants import VariantError, check_substitution_letters
+
+    check_substitution_letters(pd.DataFrame({"mutant": ["A1G", "C2U"]}), "rna")
+    with pytest.raises(VariantError) as e:
+        check_substitution_letters(pd.DataFrame({"mutant": ["A1G", "C2Y"]}), "rna")
+    assert "not one nucleotide" in str(e.value)

@@ -64,7 +64,8 @@ DOMAIN = Domain(
     sample_metrics=dna_sample_metrics, sample_columns=("gc",),
     layout="window", augmentations=("reverse_complement",),
     template=TemplateRules(skip_whitespace=True, example="TTGACA[N:17]TATAAT[N:5-8]"),
-    fasta_letters="ACGTN", shipped_model="dna", recipe="configs/pretrained/dna.yaml", corpus="dm3-upstream",
+    fasta_letters="ACGTN", ambiguity_codes="NRYSWKMBDHV",
+    shipped_model="dna", recipe="configs/pretrained/dna.yaml", corpus="dm3-upstream",
     app=AppHints(label="DNA", template="TTGACA[N:17]TATAAT[N:5-8]", menu_position=1),
     demo="seqdiff.jobs.demo:dna_section", order=1,
 )

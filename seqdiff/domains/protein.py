@@ -27,7 +27,8 @@ def protein_metrics(samples: Sequence[str], reference: Sequence[str] | None = No
 DOMAIN = Domain(
     name="protein", letter="amino acid", tokenizer_kind="protein", file_format="fasta", metrics=protein_metrics,
     layout="pad", template=TemplateRules(skip_whitespace=True, example="MK{5}W?Q{2-4}"),
-    fasta_letters=None, shipped_model="protein", recipe="configs/pretrained/protein.yaml", corpus="uniprot-20k",
+    fasta_letters=None, ambiguity_codes="BZJX",
+    shipped_model="protein", recipe="configs/pretrained/protein.yaml", corpus="uniprot-20k",
     app=AppHints(label="Protein", template="M{10}GPSGSGKST{30-40}", menu_position=2),
     demo="seqdiff.jobs.demo:protein_section", order=2,
 )

@@ -89,6 +89,8 @@ class Domain:
         template: :class:`TemplateRules`.
         fasta_letters: the letters a FASTA sample file of this domain holds (upper case), used to
             tell DNA, RNA and protein files apart; ``None``: any letters.
+        ambiguity_codes: letters that stand for several residues (IUPAC ``N R Y ...``, protein
+            ``B Z J X``): a variant may not substitute to one.
         shipped_model: name of the shipped default model (``seqdiff/pretrained/<name>.pt``), or None.
         recipe: the recipe that trains it (relative to the repository).
         corpus: the ``seqdiff data fetch`` corpus the full recipe trains on.
@@ -113,6 +115,7 @@ class Domain:
     record_options: tuple[str, ...] = ()
     template: TemplateRules = TemplateRules()
     fasta_letters: str | None = None
+    ambiguity_codes: str = ""
     shipped_model: str | None = None
     recipe: str | None = None
     corpus: str | None = None

@@ -113,7 +113,8 @@ DOMAIN = Domain(
     sample_metrics=rna_sample_metrics, sample_columns=("gc", "mfe", "structure"),
     layout="pad", augmentations=("reverse_complement",),
     template=TemplateRules(skip_whitespace=True, example="GCGGAUUUAGCUCAG{30-40}GUUCGAAUC{12-16}"),
-    fasta_letters="ACGUN", shipped_model="rna", recipe="configs/pretrained/rna.yaml", corpus="trna",
+    fasta_letters="ACGUN", ambiguity_codes="NRYSWKMBDHV",
+    shipped_model="rna", recipe="configs/pretrained/rna.yaml", corpus="trna",
     app=AppHints(label="RNA", template="GCGGAUUUAGCUCAG{30-40}GUUCGAAUC{12-16}", menu_position=5),
     demo="seqdiff.jobs.rna_demo:rna_section", order=4,
 )
