@@ -13,7 +13,6 @@ from pathlib import Path
 
 from ..domains import domain_names
 from ..domains.files import FORMATS
-from ..jobs.sampler_args import add_sampler_args, sampler_options_from_args
 from ..pretrained import UNIFORM, shipped_names
 
 __all__: list[str] = []
@@ -75,6 +74,11 @@ def _load(args):
     return model
 
 
+def _sampler_options(args) -> dict:
+    from ..jobs.sampler_args import sampler_options_from_args
+    return sampler_options_from_args(args)
+
+
 def _default_out(model, stem: str) -> Path:
     from ..jobs.generate import sequence_format
     ext = {"fasta": ".fa", "smi": ".smi", "txt": ".txt", "jsonl": ".jsonl"}[sequence_format(model.domain)]
@@ -88,6 +92,7 @@ def configure_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length", type=int, default=None,
                    help="sequence length (default: drawn from the training length distribution, "
                         "or the model's window length)")
+    from ..jobs.sampler_args import add_sampler_args  # the sampler registry (torch)
     add_sampler_args(p)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="network arithmetic while sampling (bf16: faster on GPUs, not bit-identical)")
@@ -114,7 +119,7 @@ def run_sample(args) -> int:
     s = sample_job(model, args.num, out, length=args.length, sampler=args.sampler, steps=args.steps,
                    batch_size=args.batch_size, seed=args.seed, precision=args.precision, score=args.score,
                    n_t=args.n_t, csv_path=args.csv, progress=not args.quiet,
-                   sampler_options=sampler_options_from_args(args))
+                   sampler_options=_sampler_options(args))
     extra = f", validity {s['validity']:.3f}" if "validity" in s else ""
     print(f"wrote {s['num']} sequences to {s['out']} and {s['csv']} "
           f"({s['sequences_per_second']:.1f} seq/s, {s['sampler']}, {s['steps']} steps{extra})")
@@ -128,6 +133,7 @@ def configure_infill(p: argparse.ArgumentParser) -> None:
                    help="fixed letters, ? = one free position, {k} or {a-b} = free span "
                         "(DNA/protein/text also [N:k], [N:a-b]); e.g. 'TTGACA[N:17]TATAAT[N:5-8]'")
     p.add_argument("--num", "-n", type=int, default=16, help="number of candidates")
+    from ..jobs.sampler_args import add_sampler_args  # the sampler registry (torch)
     add_sampler_args(p)
     p.add_argument("--lengths", default="uniform", choices=["uniform", "likelihood"],
                    help="span lengths: uniform in their ranges, or chosen by ELBO")
@@ -146,7 +152,7 @@ def run_infill(args) -> int:
     s = infill_job(model, args.template, args.num, out, csv_path=args.csv, progress=not args.quiet,
                    sampler=args.sampler, steps=args.steps, seed=args.seed, lengths=args.lengths, rank=args.rank,
                    top_k=args.top_k, valid_only=args.valid_only, batch_size=args.batch_size, n_t=args.n_t,
-                   sampler_options=sampler_options_from_args(args))
+                   sampler_options=_sampler_options(args))
     extra = f", validity {s['validity']:.3f}" if "validity" in s else ""
     print(f"wrote {s['num']} candidates to {s['out']} and {s['csv']}{extra}")
     return 0
