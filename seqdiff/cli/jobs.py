@@ -200,7 +200,7 @@ def run_score(args) -> int:
                          f"--overwrite to start over")
     # read and validate every input row before the model is loaded or anything is written
     if args.fasta:
-        from ..jobs.correct_cli import read_inputs  # FASTA, .smi or text lines, by file name
+        from ..domains.files import read_inputs  # FASTA, .smi or text lines, by file name
         ids, seqs, _ = read_inputs(args.fasta)
         keep = [i for i, q in enumerate(seqs) if q.strip()]
         ids, seqs = [ids[i] for i in keep], [seqs[i] for i in keep]

@@ -24,7 +24,7 @@ from ..atomic import atomic_write
 
 __all__ = ["SampleFormat", "FORMATS", "format_for_path", "atomic_write", "write_fasta_samples",
            "read_fasta_samples", "write_smi_samples", "read_smi_samples", "write_text_samples",
-           "read_text_samples"]
+           "read_text_samples", "input_format", "read_inputs", "read_inputs_with_qualities"]
 
 
 def _pairs(ids: Iterable[Any], seqs: Iterable[str]) -> Iterable[tuple[str, str]]:
@@ -177,3 +177,48 @@ def format_for_path(path: str | os.PathLike) -> str:
         if suffix in fmt.suffixes:
             return fmt.name
     raise ValueError(f"cannot tell the sample format of {os.fspath(path)!r}; use .txt, .fa/.fasta or .smi")
+
+
+# ---------------------------------------------------------------- sequences given to a job
+# (`seqdiff correct --input`, `seqdiff score --fasta`): FASTA/FASTQ, .smi or text lines, by file name
+def input_format(path: str | Path) -> str:
+    """``fasta`` | ``smi`` | ``txt`` from the file name (a trailing ``.gz`` is ignored): FASTA as
+    :func:`seqdiff.data.detect_format` recognises it, ``.smi``/``.smiles``, and text lines otherwise."""
+    from ..data import detect_format
+
+    fmt = detect_format(path)
+    if fmt in ("fasta", "fastq"):
+        return fmt
+    name = Path(path).name.lower().removesuffix(".gz")
+    return "smi" if fmt == "smiles" and name.endswith((".smi", ".smiles")) else "txt"
+
+
+def read_inputs(path: str | Path) -> tuple[list[str], list[str], str]:
+    """``(ids, sequences, format)`` of an input file. Text: one sequence per line (ids ``line N``; empty
+    lines are kept, and pass through unchanged); FASTA and FASTQ: the record ids; ``.smi``:
+    ``SMILES<TAB>id``."""
+    ids, seqs, fmt, _ = read_inputs_with_qualities(path)
+    return ids, seqs, fmt
+
+
+def read_inputs_with_qualities(path: str | Path) -> tuple[list[str], list[str], str, list[list[int]] | None]:
+    """:func:`read_inputs` plus the phred qualities of a FASTQ file (``None`` for other formats)."""
+    from ..data import read_fastq_qualities, read_records
+
+    fmt = input_format(path)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such input file")
+    if fmt == "smi":
+        ids, seqs = read_smi_samples(path)
+        if not seqs:
+            raise ValueError(f"{path}: no SMILES records")
+        return ids, seqs, fmt, None
+    if fmt == "fastq":
+        recs = read_fastq_qualities(path)
+        return [r[0] for r in recs], [r[1] for r in recs], fmt, [r[2] for r in recs]
+    if fmt == "fasta":
+        recs = list(read_records(path, fmt))
+    else:
+        recs = list(read_records(path, "text", mode="lines", keep_empty=True))
+        recs = [r._replace(seq=r.seq.rstrip("\r")) for r in recs]
+    return [r.id for r in recs], [r.seq for r in recs], fmt, None

@@ -12,54 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..domains.files import read_inputs, read_inputs_with_qualities
+
 __all__ = ["correct_job", "read_inputs", "CSV_COLUMNS"]
 
 CSV_COLUMNS = ["id", "input", "corrected", "num_changed", "positions", "confidences", "changed_confidences",
                "t", "error_rate", "rate_estimated", "method", "reads"]
-
-
-def input_format(path: str | Path) -> str:
-    """``fasta`` | ``smi`` | ``txt`` from the file name (a trailing ``.gz`` is ignored): FASTA as
-    :func:`seqdiff.data.detect_format` recognises it, ``.smi``/``.smiles``, and text lines otherwise."""
-    from ..data import detect_format
-
-    fmt = detect_format(path)
-    if fmt in ("fasta", "fastq"):
-        return fmt
-    name = Path(path).name.lower().removesuffix(".gz")
-    return "smi" if fmt == "smiles" and name.endswith((".smi", ".smiles")) else "txt"
-
-
-def read_inputs(path: str | Path) -> tuple[list[str], list[str], str]:
-    """``(ids, sequences, format)`` of an input file. Text: one sequence per line (ids ``line N``; empty
-    lines are kept, and pass through unchanged); FASTA and FASTQ: the record ids; ``.smi``:
-    ``SMILES<TAB>id``."""
-    ids, seqs, fmt, _ = _read_inputs(path)
-    return ids, seqs, fmt
-
-
-def _read_inputs(path: str | Path) -> tuple[list[str], list[str], str, list[list[int]] | None]:
-    """:func:`read_inputs` plus the phred qualities of a FASTQ file (``None`` for other formats)."""
-    from ..data import read_fastq_qualities, read_records
-    from ..domains import read_smi_samples
-
-    fmt = input_format(path)
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such input file")
-    if fmt == "smi":
-        ids, seqs = read_smi_samples(path)
-        if not seqs:
-            raise ValueError(f"{path}: no SMILES records")
-        return ids, seqs, fmt, None
-    if fmt == "fastq":
-        recs = read_fastq_qualities(path)
-        return [r[0] for r in recs], [r[1] for r in recs], fmt, [r[2] for r in recs]
-    if fmt == "fasta":
-        recs = list(read_records(path, fmt))
-    else:
-        recs = list(read_records(path, "text", mode="lines", keep_empty=True))
-        recs = [r._replace(seq=r.seq.rstrip("\r")) for r in recs]
-    return [r.id for r in recs], [r.seq for r in recs], fmt, None
 
 
 def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str | Path | None = None,
@@ -79,7 +37,7 @@ def correct_job(model, input_path: str | Path, out: str | Path, *, csv_path: str
     if out.suffix.lower() == ".csv":
         raise ValueError(f"--out {out} is the corrected-sequence file; give it the input's format "
                          f"(the CSV goes beside it, or to --csv)")
-    ids, seqs, fmt, qualities = _read_inputs(input_path)
+    ids, seqs, fmt, qualities = read_inputs_with_qualities(input_path)
     if qualities is not None and use_quality:
         kwargs["qualities"] = qualities
         kwargs.pop("error_rate", None)
