@@ -10,19 +10,24 @@ docstring derives each formula) is built on these.
   its steps by :func:`snap_time`).
 * :func:`posterior_log_x0`: ``log p(x_0^i | x_t = x, t)`` from any denoiser of the contract, in batches.
 * :func:`pseudo_log_likelihood_terms`: ``log p_t(x_i | x_{-i}) = -log Σ_a p(x0_i = a | x) / q_t(x_i | a)``.
+* Reads of one molecule through a substitution channel: per-position counts, phred <-> error,
+  the channel's log-likelihood (one rate, or each base's own error) and the EM estimate of the rate.
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor
 
-from .processes import Absorbing, NoiseLevel, Process, _upcast
+from .processes import NEG, Absorbing, NoiseLevel, Process, _upcast
 from .samplers import Sampler
 from .schedules import DiscreteSchedule
 
 __all__ = ["noise_at", "error_rate_at", "time_for_error_rate", "snap_time", "masked_log_x0", "posterior_log_x0",
-           "log_q_obs", "pseudo_log_likelihood_terms"]
+           "log_q_obs", "pseudo_log_likelihood_terms", "read_counts", "phred_to_error", "error_to_phred",
+           "reads_evidence", "reads_log_likelihood", "estimate_read_rate", "callable_letters"]
 
 
 def _alpha(schedule, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -155,3 +160,96 @@ def log_q_obs(x: Tensor, noise: NoiseLevel, n: int) -> Tensor:
 def pseudo_log_likelihood_terms(log_p0: Tensor, x: Tensor, noise: NoiseLevel, num_states: int) -> Tensor:
     """``log p_t(x_i | x_{-i}) = -log Σ_a p(x0_i = a | x)/q_t(x_i | a)`` per position, ``[B, L]`` (eq. 2)."""
     return -torch.logsumexp(log_p0.double() - log_q_obs(x, noise, num_states), dim=-1)
+
+
+# ------------------------------------------------------------------ reads through a substitution channel
+def read_counts(reads: Sequence[Sequence[int]], length: int, num_letters: int,
+                no_call: Sequence[int] = ()) -> Tensor:
+    """Per-position letter counts ``[length, num_letters]`` (float64) of aligned reads of one molecule.
+
+    ``reads``: token-id lists, each at most ``length`` long (a shorter read covers a prefix); ids in
+    ``no_call`` (e.g. DNA ``N``) or ``≥ num_letters`` are no observation.
+    """
+    counts = torch.zeros(length, num_letters, dtype=torch.float64)
+    skip = set(int(v) for v in no_call)
+    for read in reads:
+        for i, v in enumerate(read):
+            v = int(v)
+            if v < num_letters and v not in skip:
+                counts[i, v] += 1.0
+    return counts
+
+
+def phred_to_error(quality: Sequence[int] | Tensor) -> Tensor:
+    """Per-base error probability ``10^(-Q/10)`` of phred qualities (float64)."""
+    return torch.pow(10.0, -torch.as_tensor(quality, dtype=torch.float64) / 10.0)
+
+
+def error_to_phred(error: Tensor, cap: int = 60) -> Tensor:
+    """Phred quality ``round(-10 log10 e)`` (capped; ``e = 1 - confidence``) as int64."""
+    e = torch.as_tensor(error, dtype=torch.float64).clamp_min(10.0 ** (-cap / 10.0))
+    return torch.round(-10.0 * torch.log10(e)).clamp(0, cap).long()
+
+
+def reads_evidence(reads: Sequence[Sequence[int]], errors: Sequence[Sequence[float]], length: int,
+                   num_letters: int, no_call: Sequence[int] = ()) -> Tensor:
+    """``log Π_j q_ij(y_ij | a)`` per position and letter ``[length, num_letters]`` for reads with their own
+    per-base error probabilities (e.g. from FASTQ qualities, :func:`phred_to_error`): a read shows the
+    clean letter w.p. ``1 - e`` and each of the ``M - 1`` other callable letters w.p. ``e/(M - 1)``.
+    ``e`` is clipped to ``[1e-6, (M-1)/M]`` (``(M-1)/M``: the base says nothing). No-call ids and ids
+    ``≥ num_letters`` add nothing. With one ``e = r`` everywhere this is :func:`reads_log_likelihood`."""
+    skip = {int(v) for v in no_call}
+    M = num_letters - len([v for v in skip if v < num_letters])
+    ev = torch.zeros(length, num_letters, dtype=torch.float64)
+    for read, err in zip(reads, errors):
+        if len(err) != len(read):
+            raise ValueError(f"a read has {len(read)} letters and {len(err)} error probabilities")
+        ids = torch.as_tensor(list(read), dtype=torch.long)
+        e = torch.as_tensor(list(err), dtype=torch.float64).clamp(1e-6, (M - 1) / M)
+        use = (ids < num_letters) & ~torch.isin(ids, torch.tensor(sorted(skip) or [-1]))
+        pos, v, e = torch.arange(len(ids))[use], ids[use], e[use]
+        off = torch.log(e / (M - 1))
+        ev[pos] += off[:, None]
+        ev[pos, v] += torch.log1p(-e) - off
+    return ev
+
+
+def reads_log_likelihood(counts: Tensor, rate: Tensor, num_callable: int) -> Tensor:
+    """``log Π_j q(y_j | a)`` per position and clean letter ``a`` for reads through a substitution channel
+    of rate ``r`` (a read shows ``a`` w.p. ``1 - r``, each of the ``M - 1`` other callable letters w.p.
+    ``r/(M - 1)``): ``n_a log(1 - r) + (n - n_a) log(r/(M - 1))``. ``counts: [B, L, N]``, ``rate: [B]``."""
+    r = rate.double().to(counts.device)[:, None, None]
+    n = counts.sum(-1, keepdim=True)
+    return counts * torch.log1p(-r) + (n - counts) * torch.log(r / (num_callable - 1))
+
+
+def callable_letters(num_letters: int, no_call: Sequence[int], device) -> Tensor:
+    """``[num_letters]`` bool: the letters a clean position can take (those that are not no-call)."""
+    ok = torch.ones(num_letters, dtype=torch.bool, device=device)
+    for v in no_call:
+        ok[int(v)] = False
+    return ok
+
+
+def estimate_read_rate(counts: Tensor, num_callable: int, *, letters: Tensor | None = None,
+                       log_prior: Tensor | None = None, iters: int = 100) -> Tensor:
+    """Substitution rate per molecule from how its reads disagree, by EM (``[B]``).
+
+    E-step: ``P(x0_i = a | reads_i) ∝ π_i(a) Π_j q(y_ij | a)`` (``log_prior`` π, uniform over ``letters``
+    when not given); M-step: ``r = Σ_i Σ_a P(a) (n_i - n_ia) / Σ_i n_i``, the expected fraction of
+    observations that differ from the clean letter. A molecule read once has no disagreement to go on
+    (with a flat prior its likelihood does not depend on ``r``, and the estimate stays at its start, 5 %);
+    :func:`consensus_correct` then estimates it under the model's prior instead.
+    """
+    B, L, N = counts.shape
+    n_obs = counts.sum((-1, -2)).clamp_min(1.0)
+    lp = torch.zeros(B, L, N, dtype=torch.float64) if log_prior is None else log_prior.double()
+    if letters is not None:
+        lp = lp.masked_fill(~letters.to(lp.device), NEG)
+    rmax = 0.98 * (num_callable - 1) / num_callable
+    r = torch.full((B,), 0.05, dtype=torch.float64)
+    n = counts.sum(-1, keepdim=True)
+    for _ in range(iters):
+        post = torch.softmax(lp + reads_log_likelihood(counts, r, num_callable), -1)
+        r = ((post * (n - counts)).sum((-1, -2)) / n_obs).clamp(1e-6, rmax)
+    return r

@@ -110,8 +110,10 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from ..diffusion.posterior import (error_rate_at, log_q_obs, masked_log_x0, noise_at, posterior_log_x0,
-                                   pseudo_log_likelihood_terms, snap_time, time_for_error_rate)
+from ..diffusion.posterior import (callable_letters, error_rate_at, error_to_phred, estimate_read_rate, log_q_obs,
+                                   masked_log_x0, noise_at, phred_to_error, posterior_log_x0,
+                                   pseudo_log_likelihood_terms, read_counts, reads_evidence, reads_log_likelihood,
+                                   snap_time, time_for_error_rate)
 from ..diffusion.processes import NEG, Absorbing, Process, Uniform, sample_categorical
 from ..diffusion.samplers import MaskedAncestralSampler, MultinomialSampler, Sampler, TweedieSampler
 from ..diffusion.schedules import DiscreteSchedule
@@ -581,98 +583,6 @@ def mask_correct(denoiser, process: Absorbing, x: Tensor, *, valid: Tensor | Non
 
 
 # ============================================================================ reads of one molecule
-def read_counts(reads: Sequence[Sequence[int]], length: int, num_letters: int,
-                no_call: Sequence[int] = ()) -> Tensor:
-    """Per-position letter counts ``[length, num_letters]`` (float64) of aligned reads of one molecule.
-
-    ``reads``: token-id lists, each at most ``length`` long (a shorter read covers a prefix); ids in
-    ``no_call`` (e.g. DNA ``N``) or ``≥ num_letters`` are no observation.
-    """
-    counts = torch.zeros(length, num_letters, dtype=torch.float64)
-    skip = set(int(v) for v in no_call)
-    for read in reads:
-        for i, v in enumerate(read):
-            v = int(v)
-            if v < num_letters and v not in skip:
-                counts[i, v] += 1.0
-    return counts
-
-
-def phred_to_error(quality: Sequence[int] | Tensor) -> Tensor:
-    """Per-base error probability ``10^(-Q/10)`` of phred qualities (float64)."""
-    return torch.pow(10.0, -torch.as_tensor(quality, dtype=torch.float64) / 10.0)
-
-
-def error_to_phred(error: Tensor, cap: int = 60) -> Tensor:
-    """Phred quality ``round(-10 log10 e)`` (capped; ``e = 1 - confidence``) as int64."""
-    e = torch.as_tensor(error, dtype=torch.float64).clamp_min(10.0 ** (-cap / 10.0))
-    return torch.round(-10.0 * torch.log10(e)).clamp(0, cap).long()
-
-
-def reads_evidence(reads: Sequence[Sequence[int]], errors: Sequence[Sequence[float]], length: int,
-                   num_letters: int, no_call: Sequence[int] = ()) -> Tensor:
-    """``log Π_j q_ij(y_ij | a)`` per position and letter ``[length, num_letters]`` for reads with their own
-    per-base error probabilities (e.g. from FASTQ qualities, :func:`phred_to_error`): a read shows the
-    clean letter w.p. ``1 - e`` and each of the ``M - 1`` other callable letters w.p. ``e/(M - 1)``.
-    ``e`` is clipped to ``[1e-6, (M-1)/M]`` (``(M-1)/M``: the base says nothing). No-call ids and ids
-    ``≥ num_letters`` add nothing. With one ``e = r`` everywhere this is :func:`reads_log_likelihood`."""
-    skip = {int(v) for v in no_call}
-    M = num_letters - len([v for v in skip if v < num_letters])
-    ev = torch.zeros(length, num_letters, dtype=torch.float64)
-    for read, err in zip(reads, errors):
-        if len(err) != len(read):
-            raise ValueError(f"a read has {len(read)} letters and {len(err)} error probabilities")
-        ids = torch.as_tensor(list(read), dtype=torch.long)
-        e = torch.as_tensor(list(err), dtype=torch.float64).clamp(1e-6, (M - 1) / M)
-        use = (ids < num_letters) & ~torch.isin(ids, torch.tensor(sorted(skip) or [-1]))
-        pos, v, e = torch.arange(len(ids))[use], ids[use], e[use]
-        off = torch.log(e / (M - 1))
-        ev[pos] += off[:, None]
-        ev[pos, v] += torch.log1p(-e) - off
-    return ev
-
-
-def reads_log_likelihood(counts: Tensor, rate: Tensor, num_callable: int) -> Tensor:
-    """``log Π_j q(y_j | a)`` per position and clean letter ``a`` for reads through a substitution channel
-    of rate ``r`` (a read shows ``a`` w.p. ``1 - r``, each of the ``M - 1`` other callable letters w.p.
-    ``r/(M - 1)``): ``n_a log(1 - r) + (n - n_a) log(r/(M - 1))``. ``counts: [B, L, N]``, ``rate: [B]``."""
-    r = rate.double().to(counts.device)[:, None, None]
-    n = counts.sum(-1, keepdim=True)
-    return counts * torch.log1p(-r) + (n - counts) * torch.log(r / (num_callable - 1))
-
-
-def _letters_mask(num_letters: int, no_call: Sequence[int], device) -> Tensor:
-    """``[num_letters]`` bool: the letters a clean position can take (those that are not no-call)."""
-    ok = torch.ones(num_letters, dtype=torch.bool, device=device)
-    for v in no_call:
-        ok[int(v)] = False
-    return ok
-
-
-def estimate_read_rate(counts: Tensor, num_callable: int, *, letters: Tensor | None = None,
-                       log_prior: Tensor | None = None, iters: int = 100) -> Tensor:
-    """Substitution rate per molecule from how its reads disagree, by EM (``[B]``).
-
-    E-step: ``P(x0_i = a | reads_i) ∝ π_i(a) Π_j q(y_ij | a)`` (``log_prior`` π, uniform over ``letters``
-    when not given); M-step: ``r = Σ_i Σ_a P(a) (n_i - n_ia) / Σ_i n_i``, the expected fraction of
-    observations that differ from the clean letter. A molecule read once has no disagreement to go on
-    (with a flat prior its likelihood does not depend on ``r``, and the estimate stays at its start, 5 %);
-    :func:`consensus_correct` then estimates it under the model's prior instead.
-    """
-    B, L, N = counts.shape
-    n_obs = counts.sum((-1, -2)).clamp_min(1.0)
-    lp = torch.zeros(B, L, N, dtype=torch.float64) if log_prior is None else log_prior.double()
-    if letters is not None:
-        lp = lp.masked_fill(~letters.to(lp.device), NEG)
-    rmax = 0.98 * (num_callable - 1) / num_callable
-    r = torch.full((B,), 0.05, dtype=torch.float64)
-    n = counts.sum(-1, keepdim=True)
-    for _ in range(iters):
-        post = torch.softmax(lp + reads_log_likelihood(counts, r, num_callable), -1)
-        r = ((post * (n - counts)).sum((-1, -2)) / n_obs).clamp(1e-6, rmax)
-    return r
-
-
 @torch.no_grad()
 def ar_substitution_log_likelihoods(ar, x: Tensor, *, valid: Tensor | None = None, positions: Tensor | None = None,
                                     batch_size: int = 64) -> Tensor:
@@ -785,7 +695,7 @@ def consensus_correct(denoiser, process: Process, schedule, counts: Tensor | Non
     if nd != n_model:
         raise ValueError(f"counts have {nd} letters; the model has {n_model} data tokens")
     dev = (counts if counts is not None else log_evidence).device
-    letters = _letters_mask(nd, no_call, dev)
+    letters = callable_letters(nd, no_call, dev)
     M = int(letters.sum())
     if M < 2:
         raise ValueError("correction needs at least two callable letters")
