@@ -23,8 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-DOMAINS = ("dna", "protein", "smiles", "text")
-DOMAIN_LABELS = {"dna": "DNA", "protein": "Protein", "smiles": "Molecules (SMILES)", "text": "Text"}
+from seqdiff.domains import domains as _registry
+
+#: The domain menu, its labels and example templates: from the domain registry (seqdiff.domains).
+DOMAINS = tuple(sorted((d.name for d in _registry().values() if d.app is not None),
+                       key=lambda n: _registry()[n].app.menu_position))
+DOMAIN_LABELS = {n: _registry()[n].app.label for n in DOMAINS}
 
 #: ``domain=path`` pairs (comma, semicolon or newline separated) or a JSON object; a path of
 #: ``none`` (or empty) hides that domain's shipped model.
@@ -33,12 +37,7 @@ MODELS_ENV = "SEQDIFF_APP_MODELS"
 DEVICE_ENV = "SEQDIFF_APP_DEVICE"
 
 #: Example templates, one per domain (each fits a 32-position text model and 64-position others).
-DEFAULT_TEMPLATES = {
-    "dna": "TTGACA[N:17]TATAAT[N:5-8]",
-    "protein": "M{10}GPSGSGKST{30-40}",
-    "smiles": "c1ccccc1{3}C(=O)O",
-    "text": "the {3-6} of {8}",
-}
+DEFAULT_TEMPLATES = {n: _registry()[n].app.template for n in DOMAINS}
 
 #: Example wild types for the variant tab (human ubiquitin; a fly promoter core).
 DEFAULT_WILD_TYPES = {

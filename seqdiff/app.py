@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .pretrained import DOMAINS as _DOMAINS
+from .domains import domain_names
 
 __all__ = ["app_script", "streamlit_command", "app_environment", "launch", "MODELS_ENV", "DEVICE_ENV", "UPLOADS_ENV",
            "DEFAULT_ADDRESS"]
@@ -65,8 +65,8 @@ def _parse_models(models: Sequence[str] | Mapping[str, str] | None) -> dict[str,
     out = {}
     for dom, path in pairs:
         dom = str(dom).strip().lower()
-        if path is None or dom not in _DOMAINS:
-            raise ValueError(f"--model expects DOMAIN=PATH with DOMAIN one of {', '.join(_DOMAINS)}, "
+        if path is None or dom not in domain_names():
+            raise ValueError(f"--model expects DOMAIN=PATH with DOMAIN one of {', '.join(domain_names())}, "
                              f"got {dom if path is None else f'{dom}={path}'!r}")
         path = str(path).strip()
         if path.lower() not in ("", "none"):

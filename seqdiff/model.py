@@ -1,7 +1,7 @@
 """A complete seqdiff model: network + process + schedule + loss + tokenizer, independent of Lightning.
 
 :class:`SeqDiffModel` is what training produces and what every job (sample, infill, score, eval,
-correct, the app) loads. It is built from a recipe (:class:`~seqdiff.training.config.TrainConfig`)
+correct, the app) loads. It is built from a recipe (:class:`~seqdiff.config.TrainConfig`)
 and a tokenizer, and saved either inside a Lightning checkpoint (training, resume) or as a small
 exported file (weights + recipe + tokenizer + length distribution), e.g. the shipped defaults.
 """
@@ -24,7 +24,7 @@ from .models import ARConfig, ARTransformer, DiT, DiTConfig
 from .models.denoiser import DiffusionDenoiser
 from .tokenizers import Tokenizer, tokenizer_from_dict
 from .serialization import ModelLoadError, UnsafeModelError, safe_load, save_atomic
-from .training.config import TrainConfig
+from .config import TrainConfig
 
 __all__ = ["SeqDiffModel", "load_model", "model_from_dict", "ModelLoadError", "UnsafeModelError", "FORMAT_VERSION"]
 

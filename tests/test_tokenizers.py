@@ -401,7 +401,7 @@ def test_build_tokenizer_factory() -> None:
     bpe = build_tokenizer("bpe", source=[str(FIX / "prose.txt")], vocab_size=280)
     assert isinstance(bpe, BPETokenizer) and 256 < bpe.num_data_tokens <= 280
     with pytest.raises(ValueError, match="unknown tokenizer kind"):
-        build_tokenizer("rna")
+        build_tokenizer("klingon")
 
 
 # ------------------------------------------------- SMILES: the "parts" scheme

@@ -1,6 +1,7 @@
 """The domain-free diffusion core: processes, schedules, losses, samplers, likelihood bounds.
 
-Imports torch only. See DESIGN.md for the denoiser contract every sampler and loss speaks.
+Imports torch only. See ARCHITECTURE.md ("The denoiser contract") for the interface every sampler and
+loss speaks.
 """
 
 from .likelihood import ELBOResult, bits_per_token, elbo, t_grid

@@ -12,7 +12,7 @@ Conventions (row convention, as a transition matrix is read):
 * The *concrete score* at position ``i`` is ``s_i(y) = p_t(x^{i←y}) / p_t(x)`` (SEDD).
   The true reverse process jumps ``x_t^i → y`` at rate ``σ(t) Q[y, x_t^i] s_i(y)``.
 * A denoiser's ``"x0"`` output is ``log p(x_0^i = a | x_t)``. Where the kernel has support,
-  ``s_i(y) = Σ_a p(x_0^i = a | x_t) q_t(y|a) / q_t(x_t^i|a)`` (DESIGN.md); for the absorbing
+  ``s_i(y) = Σ_a p(x_0^i = a | x_t) q_t(y|a) / q_t(x_t^i|a)`` (ARCHITECTURE.md); for the absorbing
   process that holds at masked positions, which are the only ones whose scores enter the reverse
   rates or the loss (an unmasked token never changes in reverse).
 

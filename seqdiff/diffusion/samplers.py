@@ -159,6 +159,14 @@ class Sampler:
     """Base class: time grid, prior draw, the loop, fixed positions, tempering, progress."""
 
     name = "sampler"
+    #: the forward processes it reverses (:data:`MASKED_ONLY` is derived from this)
+    processes: tuple[str, ...] = ("absorbing", "uniform")
+    #: it needs a discrete-time schedule (multinomial diffusion) rather than a continuous one
+    discrete_time: bool = False
+    #: options under which its output law tends to ``p0`` as the steps grow, given the exact
+    #: denoiser (a default that is biased by design, like confidence ordering, is switched off here);
+    #: the registry's contract test checks every sampler this way against the exact oracle
+    unbiased_options: dict[str, Any] = {}
     #: options every sampler takes (besides ``steps``); subclasses add theirs in ``EXTRA_OPTIONS``
     COMMON_OPTIONS: dict[str, Option] = {
         "final": Option(str, "sample", "last step: draw, or take the most probable token", ("sample", "argmax")),
@@ -488,6 +496,8 @@ class MaskedAncestralSampler(Sampler):
     denoisers) skips most network evaluations.
     """
 
+    processes = ("absorbing",)
+
     name = "ancestral"
     EXTRA_OPTIONS = {"grid": Option(str, "cosine", "time grid", ("uniform", "cosine"))}
 
@@ -622,6 +632,8 @@ class ConfidenceSampler(Sampler):
     """
 
     name = "confidence"
+    processes = ("absorbing",)
+    unbiased_options = {"confidence": "random", "k_schedule": "linear"}
     EXTRA_OPTIONS = {
         "confidence": Option(str, "prob", "which positions to reveal first", CONFIDENCES),
         "k_schedule": Option(str, "cosine", "how many positions to reveal per step", ("linear", "cosine")),
@@ -793,6 +805,9 @@ class MultinomialSampler(Sampler):
     multi-step posterior ``q(x_j | x_k, x_0)`` (keep probability ``ᾱ_k/ᾱ_j``).
     """
 
+    processes = ("uniform",)
+    discrete_time = True
+
     name = "multinomial"
     EXTRA_OPTIONS: dict[str, Option] = {}
 
@@ -831,7 +846,7 @@ SAMPLERS = {
 }
 
 #: samplers that need the absorbing (mask) process
-MASKED_ONLY = ("ancestral", "remdm", "confidence")
+MASKED_ONLY = tuple(name for name, cls in SAMPLERS.items() if cls.processes == ("absorbing",))
 
 
 def build_sampler_options(name: str, options: dict) -> dict:

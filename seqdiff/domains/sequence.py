@@ -7,7 +7,7 @@ are upper-cased) and skip k-mers that contain a letter outside the alphabet
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -23,6 +23,9 @@ __all__ = [
     "composition_js",
     "shuffled_baseline",
     "gc_content",
+    "maybe",
+    "mean_length",
+    "kmer_block",
 ]
 
 #: Unambiguous nucleotides.
@@ -176,3 +179,29 @@ def gc_content(seqs: str | Iterable[str]) -> float:
     if total == 0:
         raise ValueError("no A, C, G or T in the sequences")
     return float((counts[1] + counts[2]) / total)
+
+
+# ------------------------------------------------------------------ helpers of the domains' metrics
+def maybe(fn: Callable[[], Any]) -> Any:
+    """The value, or ``None`` when the statistic is undefined (no k-mers, ...)."""
+    try:
+        return fn()
+    except ValueError:
+        return None
+
+
+def mean_length(samples: Sequence[str]) -> float:
+    return float(np.mean([len(s) for s in samples])) if samples else 0.0
+
+
+def kmer_block(samples: list[str], reference: Sequence[str] | None, alphabet: str, k: int) -> dict[str, Any]:
+    """``kmer{k}_js`` (samples vs reference) and ``kmer{k}_js_shuffled`` (each sample's letters
+    shuffled, seed 0: what composition alone gives); empty without a reference."""
+    out: dict[str, Any] = {}
+    if reference is None:
+        return out
+    reference = [str(s) for s in reference]
+    shuffled = shuffled_baseline(samples, np.random.default_rng(0))
+    out[f"kmer{k}_js"] = maybe(lambda: kmer_js(samples, reference, k, alphabet))
+    out[f"kmer{k}_js_shuffled"] = maybe(lambda: kmer_js(shuffled, reference, k, alphabet))
+    return out

@@ -24,8 +24,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..tokenizers.smiles import canonicalize as _canonicalize
+from .registry import AppHints, Domain, TemplateRules
 
 __all__ = [
+    "smiles_metrics",
+    "smiles_sample_metrics",
+    "DOMAIN",
     "FCDUnavailableError",
     "canonical",
     "canonical_set",
@@ -286,3 +290,29 @@ def mol_grid_image(
             raise TypeError(f"MolsToGridImage returned {type(img).__name__}, not a PIL image")
         img = Image.open(io.BytesIO(data))
     return img
+
+
+def smiles_metrics(samples: Sequence[str], reference: Sequence[str] | None = None,
+                   training: Iterable[str] | None = None) -> dict[str, Any]:
+    """:func:`smiles_report`: validity, uniqueness, novelty (with ``training``) and FCD (with
+    ``reference``; ``None`` and ``fcd_error`` when ``fcd_torch`` is missing)."""
+    return smiles_report(list(samples), training=training, reference=reference)
+
+
+def smiles_sample_metrics(seq: str) -> dict[str, Any]:
+    """``valid`` (RDKit parses it) and its ``canonical`` SMILES (empty when invalid)."""
+    from ..tokenizers.smiles import is_valid_smiles
+
+    valid = bool(seq) and is_valid_smiles(seq)
+    return {"valid": valid, "canonical": (_canonicalize(seq) or "") if valid else ""}
+
+
+DOMAIN = Domain(
+    name="smiles", letter="SMILES token", tokenizer_kind="smiles", file_format="smi", metrics=smiles_metrics,
+    sample_metrics=smiles_sample_metrics, sample_columns=("valid", "canonical"), layout="pad",
+    record_options=("randomize_smiles", "canonicalize_smiles", "check_smiles"),
+    template=TemplateRules(bracket_spans=False, example="c1ccccc1{3}C(=O)O"),
+    shipped_model="smiles", recipe="configs/pretrained/smiles.yaml", corpus="moses",
+    app=AppHints(label="Molecules (SMILES)", template="c1ccccc1{3}C(=O)O", menu_position=3),
+    demo="seqdiff.jobs.demo:smiles_section", order=3,
+)

@@ -1,4 +1,4 @@
-"""Model-free text statistics.
+"""The text domain: model-free text statistics and its :class:`~seqdiff.domains.Domain` record.
 
 (Generative perplexity needs a scoring language model and lives with the
 models, not here.)
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
-__all__ = ["char_entropy", "word_stats"]
+from .registry import AppHints, Domain, TemplateRules
+from .sequence import maybe, mean_length
+
+__all__ = ["char_entropy", "word_stats", "text_metrics", "DOMAIN"]
 
 
 def _as_list(texts: str | Iterable[str]) -> list[str]:
@@ -57,3 +60,34 @@ def word_stats(texts: str | Iterable[str], reference: Iterable[str] | None = Non
         vocab = {w for t in _as_list(reference) for w in t.split()}
         out["oov_rate"] = sum(w not in vocab for w in words) / n if n else 0.0
     return out
+
+
+def text_metrics(samples: Sequence[str], reference: Sequence[str] | None = None,
+                 training: Sequence[str] | None = None) -> dict[str, Any]:
+    """``num_samples``, ``mean_length`` (characters), ``char_entropy`` (bits),
+    word statistics (:func:`word_stats`, with ``oov_rate`` against ``training`` or else
+    ``reference``) and, with a reference, ``char_entropy_reference``."""
+    samples = [str(s) for s in samples]
+    out: dict[str, Any] = {
+        "num_samples": len(samples),
+        "mean_length": mean_length(samples),
+        "char_entropy": maybe(lambda: char_entropy(samples)),
+    }
+    vocab_source = training if training is not None else reference
+    ws = word_stats(samples, vocab_source)
+    out.update({k: ws[k] for k in ("num_words", "mean_word_length", "type_token_ratio")})
+    if "oov_rate" in ws:
+        out["oov_rate"] = ws["oov_rate"]
+    if reference is not None:
+        out["char_entropy_reference"] = maybe(lambda: char_entropy(reference))
+    return out
+
+
+DOMAIN = Domain(
+    name="text", letter="character", tokenizer_kind="char", file_format="txt", metrics=text_metrics,
+    reader_options={"mode": "lines"}, layout="window", join_lines=True,
+    template=TemplateRules(example="the {4} sat"),
+    shipped_model="text", recipe="configs/pretrained/text.yaml", corpus="wikitext8",
+    app=AppHints(label="Text", template="the {3-6} of {8}", menu_position=4),
+    demo="seqdiff.jobs.demo:text_section", order=0,
+)

@@ -1,10 +1,14 @@
 """`seqdiff demo`: the quick start's main job, on the shipped default models (a few minutes on CPU).
 
-1. DNA: promoter-like sequences with a fixed JASPAR TATA box (TBP), scanned for motif hits.
-2. SMILES: unconditional molecules, with RDKit validity, uniqueness and novelty.
-3. Protein: GB1 double mutants (Olson et al. 2014) scored by masked marginals, against measured
-   fitness (Spearman) and the BLOSUM62 baseline.
-4. Text: unconditional text8-style samples and an infilled sentence.
+One section per registered domain that names one (:attr:`seqdiff.domains.Domain.demo`), in registry order:
+
+* text: unconditional text8-style samples and an infilled sentence;
+* DNA: promoter-like sequences with a fixed JASPAR TATA box (TBP), scanned for motif hits;
+* protein: GB1 double mutants (Olson et al. 2014) scored by masked marginals, against measured
+  fitness (Spearman) and the BLOSUM62 baseline;
+* SMILES: unconditional molecules, with RDKit validity, uniqueness and novelty;
+* RNA: tRNA-like sequences around a fixed anticodon stem-loop motif, with GC, 3-mer and MFE
+  against held-out tRNAs (:func:`seqdiff.domains.rna.demo_section`).
 
 Every output goes under ``--out`` (default ``demo/``), and a short report is printed and saved
 (``report.json``).
@@ -12,7 +16,6 @@ Every output goes under ``--out`` (default ``demo/``), and a short report is pri
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -20,7 +23,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..cli import command
 from ..training.data import REPO_ROOT
 
 __all__ = ["run_demo"]
@@ -32,22 +34,30 @@ def _section(title: str) -> None:
 
 def run_demo(out: Path, *, num: int = 32, steps: int = 64, seed: int = 0, variants: int = 2000,
              quiet: bool = True) -> dict:
-    from ..domains import get_domain
-    from ..model import load_model
-    from ..pretrained import resolve_model
-    from .generate import infill_job, sample_job
-    from .scoring import score_variants
-    from .variants import blosum62_scores, read_variants
+    """Every registered domain's demo section (:attr:`seqdiff.domains.Domain.demo`), in registry
+    order; the report maps each domain to what its section returned."""
+    from ..domains import domains
 
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {}
     t_all = time.perf_counter()
+    for dom in domains().values():
+        if dom.demo is not None:
+            report[dom.name] = dom.run_demo(out, num=num, steps=steps, seed=seed, variants=variants, quiet=quiet)
+    report["seconds"] = round(time.perf_counter() - t_all, 1)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\ndone in {report['seconds']} s; report: {out / 'report.json'}")
+    return report
 
-    # 1. DNA with a fixed TATA box
-    report["dna"] = dna_section(out, num=num, steps=steps, seed=seed, quiet=quiet)
 
-    # 2. SMILES
+def smiles_section(out: Path, *, num: int = 32, steps: int = 64, seed: int = 0, quiet: bool = True, **_) -> dict:
+    """Unconditional molecules, with RDKit validity, uniqueness and novelty."""
+    from ..domains import get_domain
+    from ..model import load_model
+    from ..pretrained import resolve_model
+    from .generate import sample_job
+
     _section("SMILES: unconditional drug-like molecules")
     smi = load_model(resolve_model("smiles"))
     print(f"model: {smi.describe()}")
@@ -55,14 +65,23 @@ def run_demo(out: Path, *, num: int = 32, steps: int = 64, seed: int = 0, varian
     mols = pd.read_csv(out / "molecules.csv", keep_default_na=False)
     train_smiles = [line.split()[0] for line in _lines(REPO_ROOT / "datasets" / "moses" / "train.smi.gz")]
     m = get_domain("smiles").metrics(list(mols["sequence"]), training=train_smiles)
-    report["smiles"] = {k: m.get(k) for k in ("validity", "uniqueness", "novelty")} | {
+    rep = {k: m.get(k) for k in ("validity", "uniqueness", "novelty")} | {
         "file": s["out"], "sampler": s["sampler"], "sampler_options": s["sampler_options"], "steps": s["steps"]}
     opts = ", ".join(f"{k} {v}" for k, v in s["sampler_options"].items()) or "defaults"
     print(f"{len(mols)} molecules -> {s['out']} ({s['sampler']} sampler, {opts}, {s['steps']} steps); validity "
           f"{m['validity']:.2f}, uniqueness {m['uniqueness']:.2f}, novelty {m['novelty']:.2f}")
     print("examples: " + ", ".join(mols.loc[mols['valid'].astype(str) == 'True', 'sequence'].head(3)))
+    return rep
 
-    # 3. Protein variants: GB1
+
+def protein_section(out: Path, *, seed: int = 0, variants: int = 2000, **_) -> dict:
+    """GB1 double mutants (Olson et al. 2014) scored by masked marginals, against measured fitness
+    (Spearman) and the BLOSUM62 baseline."""
+    from ..model import load_model
+    from ..pretrained import resolve_model
+    from .scoring import score_variants
+    from .variants import blosum62_scores, read_variants
+
     _section("Protein: scoring GB1 double mutants against measured fitness")
     prot = load_model(resolve_model("protein"))
     print(f"model: {prot.describe()}")
@@ -79,13 +98,19 @@ def run_demo(out: Path, *, num: int = 32, steps: int = 64, seed: int = 0, varian
     scored.drop(columns=["positions"]).to_csv(out / "gb1_scores.csv", index=False)
     rho = scored[["score_masked_marginal", "fitness"]].corr(method="spearman").iloc[0, 1]
     rho_b = scored[["blosum62", "fitness"]].corr(method="spearman").iloc[0, 1]
-    report["protein"] = {"variants": len(scored), "spearman_masked_marginal": round(float(rho), 4),
-                         "spearman_blosum62": round(float(rho_b), 4), "variants_per_second": round(rate, 1),
-                         "file": str(out / "gb1_scores.csv")}
     print(f"{len(scored)} variants scored ({rate:.0f}/s) -> {out / 'gb1_scores.csv'}")
     print(f"Spearman with fitness: masked marginal {rho:.3f}, BLOSUM62 baseline {rho_b:.3f}")
+    return {"variants": len(scored), "spearman_masked_marginal": round(float(rho), 4),
+            "spearman_blosum62": round(float(rho_b), 4), "variants_per_second": round(rate, 1),
+            "file": str(out / "gb1_scores.csv")}
 
-    # 4. Text
+
+def text_section(out: Path, *, steps: int = 64, seed: int = 0, quiet: bool = True, **_) -> dict:
+    """Unconditional text8-style samples and an infilled sentence."""
+    from ..model import load_model
+    from ..pretrained import resolve_model
+    from .generate import infill_job, sample_job
+
     _section("Text: samples and an infilled sentence")
     txt = load_model(resolve_model("text"))
     print(f"model: {txt.describe()}")
@@ -94,15 +119,11 @@ def run_demo(out: Path, *, num: int = 32, steps: int = 64, seed: int = 0, varian
     s2 = infill_job(txt, "the history of {10-16} in the {8} century", 4, out / "text_infill.txt", steps=steps,
                     seed=seed, rank=True, progress=not quiet)
     filled = (out / "text_infill.txt").read_text().splitlines()
-    report["text"] = {"samples": texts, "infilled": filled, "files": [s["out"], s2["out"]]}
     for t in texts[:2]:
         print(f"  sample: {t}")
     for t in filled[:2]:
         print(f"  infill: {t}")
-    report["seconds"] = round(time.perf_counter() - t_all, 1)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\ndone in {report['seconds']} s; report: {out / 'report.json'}")
-    return report
+    return {"samples": texts, "infilled": filled, "files": [s["out"], s2["out"]]}
 
 
 #: held-out DNA the demo's generated flanks are compared with (never seen in training)
@@ -134,7 +155,7 @@ def matched_flanks(seqs: list[str], motif: str, left: int, right_lengths: list[i
     return flanks, len(wins), len(set(src.tolist()))
 
 
-def dna_section(out: Path, *, num: int = 32, steps: int = 64, seed: int = 0, quiet: bool = True) -> dict:
+def dna_section(out: Path, *, num: int = 32, steps: int = 64, seed: int = 0, quiet: bool = True, **_) -> dict:
     """Promoter-like DNA around a fixed TATA box; the flanks against motif-matched held-out windows."""
     from ..domains import get_domain
     from ..domains.motifs import find_motif
@@ -181,20 +202,3 @@ def _lines(path: Path) -> list[str]:
     import gzip
     with gzip.open(path, "rt") as f:
         return [line for line in f if line.strip()]
-
-
-def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", "-o", default="demo", help="output folder")
-    p.add_argument("--num", type=int, default=32, help="sequences per generation task")
-    p.add_argument("--steps", type=int, default=64, help="sampling steps")
-    p.add_argument("--variants", type=int, default=2000, help="GB1 double mutants to score (0 = all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--progress", action="store_true", help="show progress bars")
-
-
-@command("demo", "the quick-start job on the shipped models: DNA with a TATA box, SMILES, GB1 variants, text",
-         _demo_args)
-def _demo(args) -> int:
-    run_demo(Path(args.out), num=args.num, steps=args.steps, seed=args.seed, variants=args.variants,
-             quiet=not args.progress)
-    return 0

@@ -102,11 +102,12 @@ def evaluate_samples(domain: str, samples: str | Path | Sequence[str], *, refere
         seqs = list(samples)
     ref = read_sequences(reference, domain, limit) if reference else None
     train = read_sequences(training, domain, limit) if training else None
-    if domain == "text" and ref is not None:
+    dom = get_domain(domain)
+    if dom.join_lines and ref is not None:  # a reference of lines is one text
         ref = [" ".join(ref)]
-    out = dict(get_domain(domain).metrics(seqs, reference=ref, training=train))
+    out = dict(dom.metrics(seqs, reference=ref, training=train))
     out["num_samples"] = len(seqs)
-    if domain == "text":
+    if dom.join_lines:  # prose: the entropy beside generative perplexity (repetitive text scores well)
         out["entropy_bits_per_char"] = char_entropy(seqs)
         if ref_model is not None:
             out["generative_perplexity"] = generative_perplexity(ref_model, seqs)

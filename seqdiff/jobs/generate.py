@@ -14,8 +14,6 @@ import contextlib
 import csv
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..domains.sequence import gc_content
-from ..tokenizers.smiles import canonicalize, is_valid_smiles
+from ..atomic import publish, temp_path
+from ..domains import get_domain
+from ..domains.files import FORMATS
 from .template import Template, parse_template
 
 __all__ = ["sample_job", "infill", "infill_job", "Candidate", "OutputWriter", "sequence_format",
@@ -46,21 +45,18 @@ def sequence_format(domain: str, path: str | Path | None = None) -> str:
     """``fasta`` | ``smi`` | ``txt`` | ``jsonl`` from the domain, or from the suffix of ``path``."""
     if path is not None:
         suffix = Path(path).suffix.lower()
-        by_suffix = {".fa": "fasta", ".fasta": "fasta", ".faa": "fasta", ".fna": "fasta", ".smi": "smi",
-                     ".txt": "txt", ".jsonl": "jsonl"}
-        if suffix in by_suffix:
-            return by_suffix[suffix]
-    return {"dna": "fasta", "protein": "fasta", "smiles": "smi", "text": "txt"}[domain]
+        if suffix == ".jsonl":
+            return "jsonl"
+        for fmt in FORMATS.values():
+            if suffix in fmt.suffixes:
+                return fmt.name
+    return get_domain(domain).file_format
 
 
 def per_sample_metrics(domain: str, seq: str) -> dict[str, Any]:
-    """Cheap per-sequence metrics for the CSV (SMILES validity and canonical form, DNA GC)."""
-    if domain == "smiles":
-        valid = bool(seq) and is_valid_smiles(seq)
-        return {"valid": valid, "canonical": (canonicalize(seq) or "") if valid else ""}
-    if domain == "dna":
-        return {"gc": round(gc_content([seq]), 4) if seq else float("nan")}
-    return {}
+    """Cheap per-sequence metrics for the CSV: the domain's own (:attr:`Domain.sample_metrics`;
+    SMILES validity and canonical form, DNA GC, ...)."""
+    return get_domain(domain).per_sample(seq)
 
 
 def format_record(fmt: str, sid: str, seq: str, description: str = "", quality: str | None = None) -> str:
@@ -109,9 +105,7 @@ class OutputWriter:
 
     @staticmethod
     def _tmp(path: Path) -> Path:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        return Path(tmp)
+        return temp_path(path)
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         for r in rows:
@@ -125,8 +119,7 @@ class OutputWriter:
         self._seq.close()
         self._csv_f.close()
         for tmp, dest in ((self._tmp_seq, self.out), (self._tmp_csv, self.csv_path)):
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
+            publish(tmp, dest)
         return self.out, self.csv_path
 
     def abort(self) -> None:
@@ -184,7 +177,7 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
         model.build_sampler(sampler, steps, **kw)  # options checked before anything is written
     columns = ["id", "sequence", "length", "sampler", "steps", "seed"] + \
         (["elbo_nats", "bits_per_token"] if score else []) + \
-        {"smiles": ["valid", "canonical"], "dna": ["gc"]}.get(model.domain, [])
+        list(get_domain(model.domain).sample_columns)
     t0 = time.perf_counter()
     n_valid = 0
     with _writing(out, fmt, csv_path, columns) as w, _tqdm(num, "sampling", progress) as bar:
@@ -215,7 +208,7 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
     summary = {"num": num, "out": str(w.out), "csv": str(w.csv_path), "seconds": round(elapsed, 2),
                "sequences_per_second": round(num / elapsed, 2), "sampler": sampler_name, "steps": steps,
                "sampler_options": {} if model.is_ar else model.sampler_options(sampler, **kw)}
-    if model.domain == "smiles":
+    if get_domain(model.domain).has_validity:
         summary["validity"] = n_valid / num
     return summary
 
@@ -328,7 +321,7 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
         cands = [min(cands[i:i + group], key=lambda c: c.bits_per_token) for i in range(0, len(cands), group)]
         for j, c in enumerate(cands):
             c.id = f"infill_{j + 1}"
-    if valid_only and model.domain == "smiles":
+    if valid_only and get_domain(model.domain).has_validity:
         cands = [c for c in cands if c.metrics.get("valid")]
     if rank:
         cands.sort(key=lambda c: c.bits_per_token)
@@ -353,7 +346,7 @@ def infill_job(model, template: str, num: int, out: str | Path, *, csv_path: str
         cands = infill(model, tmpl, num, progress=tick, **kwargs)
     fmt = fmt or sequence_format(model.domain, out)
     columns = ["id", "sequence", "length", "template", "span_lengths", "fixed", "nll_nats", "nll_stderr",
-               "bits_per_token"] + {"smiles": ["valid", "canonical"], "dna": ["gc"]}.get(model.domain, [])
+               "bits_per_token"] + list(get_domain(model.domain).sample_columns)
     tokens = model.tokenizer.tokens
     with _writing(out, fmt, csv_path, columns) as w:
         w.write([{"id": c.id, "sequence": c.sequence, "length": len(c.ids), "template": template,
@@ -365,6 +358,6 @@ def infill_job(model, template: str, num: int, out: str | Path, *, csv_path: str
                   **c.metrics} for c in cands])
     summary = {"num": len(cands), "out": str(w.out), "csv": str(w.csv_path),
                "seconds": round(time.perf_counter() - t0, 2), "template": template}
-    if model.domain == "smiles":
+    if get_domain(model.domain).has_validity:
         summary["validity"] = sum(bool(c.metrics.get("valid")) for c in cands) / max(len(cands), 1)
     return summary

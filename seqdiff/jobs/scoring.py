@@ -294,6 +294,7 @@ def stream_scores(chunks, n_rows: int, out, *, fingerprint: Sequence, chunk_rows
     import os
     from pathlib import Path
 
+    from ..atomic import publish, write_atomic
     from ..serialization import fsync_dir
     out = Path(out)
     part, state_path = partial_paths(out)
@@ -322,13 +323,7 @@ def stream_scores(chunks, n_rows: int, out, *, fingerprint: Sequence, chunk_rows
         state_path.unlink(missing_ok=True)
 
     def save_state(rows: int, nbytes: int) -> None:
-        tmp = state_path.with_name(state_path.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps({"rows": rows, "bytes": nbytes, "fingerprint": fp, "total": n_rows}))
-            os.replace(tmp, state_path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(state_path, json.dumps({"rows": rows, "bytes": nbytes, "fingerprint": fp, "total": n_rows}))
 
     if not part.exists():
         part.touch()
@@ -345,8 +340,7 @@ def stream_scores(chunks, n_rows: int, out, *, fingerprint: Sequence, chunk_rows
             save_state(rows, size)
     if rows != n_rows:
         raise RuntimeError(f"wrote {rows} rows of {n_rows}")  # never expected
-    os.chmod(part, 0o644)
-    os.replace(part, out)
+    publish(part, out)
     state_path.unlink(missing_ok=True)
     fsync_dir(out.parent)
     return rows

@@ -72,8 +72,13 @@ __all__ = [
     "TEMPLATE_DOMAINS",
 ]
 
-#: Domains whose templates :func:`parse_template` understands.
-TEMPLATE_DOMAINS = ("text", "dna", "protein", "smiles")
+
+def __getattr__(name: str) -> Any:
+    if name == "TEMPLATE_DOMAINS":  # every registered domain has template rules
+        from ..domains import domain_names
+        return domain_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 Generator = Union[np.random.Generator, torch.Generator]
 
@@ -376,7 +381,8 @@ def parse_template(
     Args:
         text: the template as typed.
         tokenizer: the domain tokenizer; fixed letters are encoded with it.
-        domain: ``"text"``, ``"dna"``, ``"protein"`` or ``"smiles"``;
+        domain: a registered domain (:func:`seqdiff.domains.domain_names`); its
+            :class:`~seqdiff.domains.TemplateRules` decide
             decides whether ``[...]`` is a span and ``\\`` an escape.
         max_len: the longest output the model allows; a template that needs
             more raises, and longer span draws are never made.
@@ -389,12 +395,16 @@ def parse_template(
     """
     if not isinstance(text, str):
         raise TypeError(f"template must be a str, got {type(text).__name__}")
-    if domain not in TEMPLATE_DOMAINS:
-        raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(TEMPLATE_DOMAINS)}")
+    from ..domains import domains
+
+    rules = domains().get(domain)
+    if rules is None:
+        raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(domains())}")
+    rules = rules.template
     if max_len is not None and int(max_len) < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len}")
-    smiles = domain == "smiles"
-    skip_space = domain in ("dna", "protein")
+    bracket_spans = rules.bracket_spans  # False in SMILES: `[...]` is a bracket atom and a backslash a bond
+    skip_space = rules.skip_whitespace
 
     def fail(reason: str, pos: int | None, token: str | None = None) -> TemplateError:
         return TemplateError(reason, position=pos, token=token, template=text)
@@ -441,7 +451,7 @@ def parse_template(
     i = 0
     while i < n:
         c = text[i]
-        if c == "\\" and not smiles:
+        if c == "\\" and bracket_spans:
             if i + 1 >= n:
                 raise fail("a '\\' at the end of the template escapes nothing (write '\\\\' for a backslash)", i + 1, c)
             chars.append(text[i + 1])
@@ -460,7 +470,7 @@ def parse_template(
             flush()
             segments.append(Free(lo, hi, i + 1))
             i = close + 1
-        elif c == "[" and not smiles:
+        elif c == "[" and bracket_spans:
             close = text.find("]", i + 1)
             nested = text.find("[", i + 1)
             if close < 0 or 0 <= nested < close:

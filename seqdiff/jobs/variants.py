@@ -27,7 +27,6 @@ __all__ = [
     "read_variants",
     "variant_warnings",
     "check_substitution_letters",
-    "AMBIGUOUS_LETTERS",
     "single_mutant_scan",
     "blosum62_score",
     "blosum62_scores",
@@ -350,20 +349,18 @@ def read_variants(
     return df
 
 
-#: Letters that stand for several residues or bases: not a substitution anyone can make.
-AMBIGUOUS_LETTERS = {"protein": set("BZJX"), "dna": set("NRYSWKMBDHV")}
-
-
 def check_substitution_letters(table, domain: str, *, source: str | None = None) -> None:
     """Refuse substitutions *to* an ambiguity code (``Y2Z``: Z is "E or Q", ``A3N`` in DNA)."""
-    bad = AMBIGUOUS_LETTERS.get(domain, set())
+    from ..domains import domains, get_domain
+
+    bad = set(domains()[domain].ambiguity_codes) if domain in domains() else set()
     if not bad:
         return
     for r, m in enumerate(table["mutant"], start=1):
         for w, p, t in parse_mutant(m, row=r):
             if t in bad and t != w:
                 raise VariantError(f"{t!r} at position {p} is an ambiguity code, not one "
-                                   f"{'amino acid' if domain == 'protein' else 'base'}", mutant=m, row=r,
+                                   f"{get_domain(domain).letter}", mutant=m, row=r,
                                    position=p, source=source)
 
 

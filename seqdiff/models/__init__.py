@@ -28,11 +28,12 @@ __all__ = [
     "apply_rotary_reference",
     "attention_backends_available",
     "build_model",
+    "ARCHS",
     "config_from_dict",
     "maybe_compile",
 ]
 
-_ARCHS: dict[str, tuple[type, type]] = {
+ARCHS: dict[str, tuple[type, type]] = {
     DiTConfig.arch: (DiTConfig, DiT),
     ARConfig.arch: (ARConfig, ARTransformer),
 }
@@ -41,9 +42,9 @@ _ARCHS: dict[str, tuple[type, type]] = {
 def config_from_dict(config_dict: dict[str, Any]) -> DiTConfig | ARConfig:
     """Config dataclass from a dict; ``config_dict["arch"]`` picks ``"dit"`` (default) or ``"ar"``."""
     arch = config_dict.get("arch", DiTConfig.arch)
-    if arch not in _ARCHS:
-        raise ValueError(f"unknown model arch {arch!r}; choose one of {sorted(_ARCHS)}")
-    return _ARCHS[arch][0].from_dict(config_dict)
+    if arch not in ARCHS:
+        raise ValueError(f"unknown model arch {arch!r}; choose one of {sorted(ARCHS)}")
+    return ARCHS[arch][0].from_dict(config_dict)
 
 
 def build_model(config_dict: dict[str, Any]) -> nn.Module:
@@ -54,5 +55,5 @@ def build_model(config_dict: dict[str, Any]) -> nn.Module:
     compiled in place by :func:`maybe_compile`.
     """
     config = config_from_dict(config_dict)
-    model_cls = _ARCHS[config.arch][1]
+    model_cls = ARCHS[config.arch][1]
     return maybe_compile(model_cls(config))

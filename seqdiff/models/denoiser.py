@@ -1,7 +1,7 @@
 """Network → denoiser contract: the output heads of both parameterisations.
 
 A network returns raw logits ``[B, L, N]`` over the process's states. :class:`DiffusionDenoiser`
-turns them into what the core's losses and samplers expect (DESIGN.md):
+turns them into what the core's losses and samplers expect (ARCHITECTURE.md, the denoiser contract):
 
 * ``"x0"`` (mean parameterisation, MD4/MDLM): ``log_softmax`` with the mask column forbidden
   (a large finite negative, never ``-inf``); the core carries unmasked tokens over.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Tokenizer, TokenizerError, id_dtype, register_tokenizer, registered_kinds, tokenizer_from_dict
+from .base import (Tokenizer, TokenizerError, id_dtype, register_tokenizer, registered_class, registered_kinds,
+                   tokenizer_from_dict)
 from .dna import IUPAC_AMBIGUITY, DNATokenizer
 from .protein import CANONICAL_AMINO_ACIDS, EXTRA_AMINO_ACIDS, ProteinTokenizer
 from .smiles import SmilesTokenizer, canonicalize, is_valid_smiles, randomize, tokenize_smiles, tokenize_smiles_parts
@@ -90,4 +91,7 @@ def build_tokenizer(kind: str, **kwargs: Any) -> Tokenizer:
                 return SmilesTokenizer.parts(**{k: v for k, v in kwargs.items() if k != "scheme"})
             raise ValueError("smiles needs tokens=[...] or smiles=[...] to build a vocabulary")
         return SmilesTokenizer.build(smiles, **kwargs)
-    raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of char, byte, bpe, dna, protein, smiles")
+    cls = registered_class(kind)  # a domain's own tokenizer (e.g. rna), registered by its module
+    if cls is not None:
+        return cls(**kwargs)
+    raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of {', '.join(registered_kinds())}")

@@ -26,6 +26,7 @@ __all__ = [
     "register_tokenizer",
     "tokenizer_from_dict",
     "registered_kinds",
+    "registered_class",
     "id_dtype",
 ]
 
@@ -92,6 +93,16 @@ def register_tokenizer(kind: str) -> Callable[[type["Tokenizer"]], type["Tokeniz
     return deco
 
 
+def registered_class(kind: str) -> type["Tokenizer"] | None:
+    """The class registered under ``kind``; a domain's own tokenizer module registers when the domain
+    registry is first read, so an unknown kind loads the domains once before giving up."""
+    if kind not in _REGISTRY:
+        from ..domains import domains
+
+        domains()
+    return _REGISTRY.get(kind)
+
+
 def registered_kinds() -> list[str]:
     """Names of all registered tokenizer kinds."""
     return sorted(_REGISTRY)
@@ -102,9 +113,10 @@ def tokenizer_from_dict(d: dict[str, Any]) -> "Tokenizer":
     if not isinstance(d, dict) or "kind" not in d:
         raise ValueError("tokenizer dict must be a mapping with a 'kind' entry")
     kind = d["kind"]
-    if kind not in _REGISTRY:
+    cls = registered_class(kind)
+    if cls is None:
         raise ValueError(f"unknown tokenizer kind {kind!r}; known kinds: {registered_kinds()}")
-    return _REGISTRY[kind]._from_config(dict(d))
+    return cls._from_config(dict(d))
 
 
 def id_dtype(vocab_size: int) -> np.dtype:

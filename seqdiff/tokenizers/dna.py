@@ -45,6 +45,14 @@ class DNATokenizer(CharLevelTokenizer):
     """
 
     no_call_token = "N"
+    #: the nucleotides (ids in this order) and their complements; a subclass for another
+    #: nucleotide alphabet (RNA) changes these
+    NAME = "DNA"
+    BASES = _BASES
+    COMPLEMENT = _COMPLEMENT
+    #: the other nucleotide alphabet's letter, the base it maps to when the option allows it, the
+    #: option, and what the letter is
+    FOREIGN = ("U", "T", "rna", "RNA uracil")
 
     def __init__(
         self,
@@ -59,40 +67,44 @@ class DNATokenizer(CharLevelTokenizer):
         super().__init__(use_bos_eos=use_bos_eos, mask_placeholder=mask_placeholder)
         self.ambiguity = ambiguity
         self.rna = bool(rna)
-        self._set_alphabet(list(_BASES))
+        self._set_alphabet(list(self.BASES))
 
     def _map_char(self, ch: str) -> int | str:
         up = ch.upper()
         idx = self._index.get(up)
         if idx is not None:
             return idx
-        if up == "U":
-            if self.rna:
-                return self._index["T"]
-            return f"invalid character {ch!r} for DNA (RNA uracil; use rna=True to map U to T)"
+        letter, to, option, what = self.FOREIGN
+        if up == letter:
+            if getattr(self, option):
+                return self._index[to]
+            return f"invalid character {ch!r} for {self.NAME} ({what}; use {option}=True to map {letter} to {to})"
         if up in IUPAC_AMBIGUITY:
             if self.ambiguity == "N":
                 return self._index["N"]
+            meaning = "/".join(IUPAC_AMBIGUITY[up].replace("T", self.BASES[3]))
             return (
-                f"invalid character {ch!r} for DNA (IUPAC ambiguity code for {'/'.join(IUPAC_AMBIGUITY[up])}; "
+                f"invalid character {ch!r} for {self.NAME} (IUPAC ambiguity code for {meaning}; "
                 "use ambiguity='N' to map it to N)"
             )
-        return f"invalid character {ch!r} for DNA"
+        return f"invalid character {ch!r} for {self.NAME}"
 
     @property
     def alphabet(self) -> list[str]:
-        chars = list(_BASES)
-        if self.rna:
-            chars.append("U")
+        letter, _, option, _ = self.FOREIGN
+        chars = list(self.BASES)
+        if getattr(self, option):
+            chars.append(letter)
         if self.ambiguity == "N":
             chars.extend(IUPAC_AMBIGUITY)
         return chars + [c.lower() for c in chars]
 
     def normalize(self, text: str) -> str:
         """The sequence as :meth:`decode` would return it after encoding."""
+        letter, to, option, _ = self.FOREIGN
         s = text.upper()
-        if self.rna:
-            s = s.replace("U", "T")
+        if getattr(self, option):
+            s = s.replace(letter, to)
         if self.ambiguity == "N":
             s = s.translate({ord(c): "N" for c in IUPAC_AMBIGUITY})
         return s
@@ -103,7 +115,7 @@ class DNATokenizer(CharLevelTokenizer):
         A<->T, C<->G, N->N; mask, pad, BOS and EOS map to themselves.
         """
         table = np.arange(self.vocab_size, dtype=np.int64)
-        for b, c in _COMPLEMENT.items():
+        for b, c in self.COMPLEMENT.items():
             table[self._index[b]] = self._index[c]
         return table
 

@@ -26,26 +26,42 @@ from ..data import (Collator, PackedDataset, PaddedDataset, StreamingWindowDatas
                     read_records, split_indices)
 from ..data.datasets import _splitmix64
 from ..data.errors import DataError
+from ..domains import get_domain
 from ..tokenizers import Tokenizer, build_tokenizer
 from ..tokenizers.smiles import canonicalize, randomize
-from .config import ConfigError, TrainConfig
+from ..config import ConfigError, TrainConfig
 
 __all__ = ["build_tokenizer_for", "build_datasets", "SeqDataModule", "ResumableBatchSampler", "reader_kwargs",
            "DEFAULT_TOKENIZER", "default_layout", "TokenRows", "TrainBatch"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOKENIZER = {"text": "char", "dna": "dna", "protein": "protein", "smiles": "smiles"}
+def __getattr__(name: str):
+    if name == "DEFAULT_TOKENIZER":  # domain -> its tokenizer kind, from the registry
+        from ..domains import domains
+        return {d.name: d.tokenizer_kind for d in domains().values()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_layout(kind: str) -> str:
-    return "window" if kind in ("text", "dna") else "pad"
+    """The row layout of ``data.layout: auto``: the domain's own (:attr:`Domain.layout`)."""
+    return get_domain(kind).layout
 
 
 def reader_kwargs(kind: str, path: str) -> dict:
-    """Text corpora are read line by line (lines are re-joined with a separator, see
-    :func:`line_separator`); other kinds record by record."""
-    return {"mode": "lines"} if kind == "text" else {}
+    """The domain's reader options: text corpora are read line by line (lines are re-joined with a
+    separator, see :func:`line_separator`); other kinds record by record."""
+    return dict(get_domain(kind).reader_options)
+
+
+def _separator(kind: str, tokenizer: Tokenizer) -> int | None:
+    """The id that joins records in a window stream: a line separator for line-based domains."""
+    return line_separator(tokenizer) if get_domain(kind).join_lines else None
+
+
+def _has(kind: str, option: str) -> bool:
+    """Whether the domain honours a domain-specific recipe option (``randomize_smiles``, ...)."""
+    return option in get_domain(kind).record_options
 
 
 def line_separator(tokenizer: Tokenizer) -> int | None:
@@ -89,7 +105,7 @@ def build_tokenizer_for(cfg: TrainConfig) -> Tokenizer:
     """The tokenizer a recipe asks for; BPE and SMILES vocabularies are learnt from the training file."""
     kind = cfg.tokenizer.kind
     if kind == "auto":
-        kind = DEFAULT_TOKENIZER[cfg.data.kind]
+        kind = get_domain(cfg.data.kind).tokenizer_kind
     opts = dict(cfg.tokenizer.options or {})
     if kind == "bpe" and "tokenizer_json" not in opts:
         opts.setdefault("vocab_size", 2048)
@@ -108,9 +124,10 @@ def _smiles_transform(cfg: TrainConfig) -> Callable[[str], str]:
 
 
 def _encode(cfg: TrainConfig, tokenizer: Tokenizer, path: str, *, split: str, skip_invalid: bool):
-    transform = _smiles_transform(cfg) if cfg.data.kind == "smiles" else None
+    transform = _smiles_transform(cfg) if _has(cfg.data.kind, "canonicalize_smiles") else None
     enc = encode_records(_records(cfg, path), tokenizer, skip_invalid=skip_invalid,
-                         check_smiles=cfg.data.check_smiles and cfg.data.kind == "smiles", transform=transform)
+                         check_smiles=cfg.data.check_smiles and _has(cfg.data.kind, "check_smiles"),
+                         transform=transform)
     if enc.num_skipped:
         log.warning("%s split (%s): skipped %d invalid record(s): %s", split, path, enc.num_skipped,
                     ", ".join(enc.skipped_ids[:10]) + (" ..." if enc.num_skipped > 10 else ""))
@@ -158,9 +175,9 @@ class _RandomizedSmiles(Dataset):
 def _rows(cfg: TrainConfig, tokenizer: Tokenizer, enc, *, train: bool):
     d = cfg.data
     layout = d.layout if d.layout != "auto" else default_layout(d.kind)
-    rc = d.rc_augment and train and d.kind == "dna"
+    rc = d.rc_augment and train and "reverse_complement" in get_domain(d.kind).augmentations
     if layout == "window":
-        sep = line_separator(tokenizer) if d.kind == "text" else None
+        sep = _separator(d.kind, tokenizer)
         return WindowDataset(enc, d.seq_len, separator_id=sep, rc_augment=rc, seed=cfg.seed, pad_id=tokenizer.pad_id)
     if layout == "pack":
         sep = tokenizer.eos_id if tokenizer.eos_id is not None else None
@@ -180,13 +197,13 @@ def build_datasets(cfg: TrainConfig, tokenizer: Tokenizer) -> dict[str, Dataset]
             raise ConfigError("`data.streaming` supports the window layout only")
         out["train"] = StreamingWindowDataset(d.train, tokenizer, d.seq_len, seed=cfg.seed,
                                               reader_kwargs=reader_kwargs(d.kind, d.train),
-                                              separator_id=line_separator(tokenizer) if d.kind == "text" else None,
+                                              separator_id=_separator(d.kind, tokenizer),
                                               skip_invalid=d.skip_invalid, rc_augment=d.rc_augment)
         train_enc = None
     else:
         train_enc = _encode(cfg, tokenizer, d.train, split="train", skip_invalid=d.skip_invalid)
     # held-out splits: unseen SMILES tokens in held-out data are counted and skipped, never fatal
-    held_skip = d.skip_invalid or d.kind == "smiles"
+    held_skip = d.skip_invalid or bool(get_domain(d.kind).record_options)
     if d.valid:
         valid_enc = _encode(cfg, tokenizer, d.valid, split="valid", skip_invalid=held_skip)
     else:
@@ -197,7 +214,7 @@ def build_datasets(cfg: TrainConfig, tokenizer: Tokenizer) -> dict[str, Dataset]
         valid_enc = [train_enc.arrays[i] for i in va]
         train_enc = [train_enc.arrays[i] for i in tr]
     if "train" not in out:
-        if d.kind == "smiles" and d.randomize_smiles:
+        if d.randomize_smiles and _has(d.kind, "randomize_smiles"):
             smiles = [r.seq for r in _records(cfg, d.train)]
             out["train"] = _RandomizedSmiles(smiles, tokenizer, d.seq_len, cfg.seed)
         else:

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..diffusion.losses import DiffusionLoss
 from ..model import SeqDiffModel
-from .config import OptimConfig, TrainConfig
+from ..config import OptimConfig, TrainConfig
 
 __all__ = ["SeqDiffLightning", "EMA", "TrainStep", "build_optimizer", "lr_factor", "step_generator"]
 

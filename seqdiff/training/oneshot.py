@@ -44,12 +44,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic
+
 __all__ = ["PEAK_BF16_TFLOPS", "DOMAINS", "flops_per_token", "peak_tflops", "main", "configure", "run"]
 
 REPO = Path(__file__).resolve().parents[2]
-DOMAINS = ("text", "dna", "protein", "smiles")
-#: the corpus `seqdiff data fetch` produces for each domain (used instead of the slice when present)
-FETCHED = {"text": "wikitext8", "dna": "dm3-upstream", "protein": "uniprot-20k", "smiles": "moses"}
+
+def _gpu_domains() -> dict[str, str]:
+    """Domains with a GPU default recipe (configs/gpu-default/<domain>.yaml) -> the corpus
+    `seqdiff data fetch` produces for them (used instead of the slice when present)."""
+    from ..domains import domains
+    return {d.name: d.corpus or "" for d in domains().values()
+            if (REPO / "configs" / "gpu-default" / f"{d.name}.yaml").is_file()}
+
+
+FETCHED = _gpu_domains()
+DOMAINS = tuple(FETCHED)
 #: dense (no 2:4 sparsity) bf16 tensor-core peaks in TFLOP/s, matched against the CUDA device name
 PEAK_BF16_TFLOPS: dict[str, float] = {
     "H200": 989.0, "H100": 989.0, "GH200": 989.0, "H800": 989.0, "B200": 2250.0, "A100": 312.0,
@@ -58,13 +68,6 @@ PEAK_BF16_TFLOPS: dict[str, float] = {
 
 
 # ----------------------------------------------------------------------------------------- files
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """:func:`seqdiff.serialization.write_atomic`, imported when first used (this module loads
-    before any offline wheels are installed)."""
-    from ..serialization import write_atomic as _write
-    _write(path, data)
-
-
 def _record_throughput(summary: dict, row: dict, peak: float | None) -> None:
     """Add a throughput row (with its MFU against ``peak`` TFLOP/s) to the summary and print it."""
     row["mfu"] = row["achieved_tflops"] / peak if peak else None
@@ -119,7 +122,7 @@ class DomainRun:
     def __init__(self, recipe: Path, overrides: list[str], device, args) -> None:
         import torch
 
-        from .config import load_config
+        from ..config import load_config
         from .data import ResumableBatchSampler, TokenRows, build_datasets, build_tokenizer_for
         from .module import EMA, TrainStep, build_optimizer
         from ..model import SeqDiffModel
@@ -314,7 +317,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wheels", help="folder of wheels to install offline first (pip --no-index --find-links)")
     p.add_argument("--recipes", default=str(REPO / "configs" / "gpu-default"),
                    help="folder with <domain>.yaml recipes (default configs/gpu-default)")
-    p.add_argument("--domains", nargs="+", choices=DOMAINS, default=list(DOMAINS))
+    p.add_argument("--domains", nargs="+", choices=DOMAINS, default=list(DOMAINS),
+                   help="domains to train, in this order (default: every domain with a recipe in --recipes)")
     p.add_argument("--override", action="append", default=[], help="recipe override for every domain, "
                    "e.g. data.max_records=2000 (repeatable)")
     p.add_argument("--data", choices=("auto", "fetched", "repo"), default="auto",
@@ -323,17 +327,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", choices=("recipe", "on", "off"), default="recipe",
                    help="torch.compile the train step: as the recipe says (model.compile; off on CPU), on, off")
     p.add_argument("--throughput-share", type=float, default=0.15, help="budget share of the throughput phase")
-    p.add_argument("--throughput-steps", type=int, default=20)
-    p.add_argument("--warmup-steps", type=int, default=3)
+    p.add_argument("--throughput-steps", type=int, default=20, help="timed steps per throughput row")
+    p.add_argument("--warmup-steps", type=int, default=3, help="untimed steps before each throughput row")
     p.add_argument("--mfu-recipe", default=None, help="also time this recipe (e.g. configs/text8-gpu.yaml) "
                    "for MFU, with random tokens (default on CUDA: configs/text8-gpu.yaml; 'none' to skip)")
     p.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak of the device")
     p.add_argument("--store", choices=("bf16", "fp32"), default="bf16", help="weight storage of the models")
-    p.add_argument("--eval-rows", type=int, default=256)
+    p.add_argument("--eval-rows", type=int, default=256, help="held-out rows of each model's bound")
     p.add_argument("--eval-nt", type=int, default=16, help="time points per sequence of the held-out bound")
-    p.add_argument("--eval-batch", type=int, default=2048)
-    p.add_argument("--samples", type=int, default=8)
-    p.add_argument("--sample-steps", type=int, default=64)
+    p.add_argument("--eval-batch", type=int, default=2048, help="rows per batch of the held-out bound")
+    p.add_argument("--samples", type=int, default=8, help="sequences each model writes as a sample")
+    p.add_argument("--sample-steps", type=int, default=64, help="sampling steps of those samples")
     p.add_argument("--reserve", type=float, default=0.1,
                    help="share of each domain's slice kept for evaluation and writing")
     p.add_argument("--force", action="store_true", help="retrain domains already finished in --out")
@@ -352,7 +356,9 @@ def _install_wheels(folder: str) -> list[str]:
 
 def _check_imports(domains: list[str]) -> None:
     missing = []
-    need = ["numpy", "yaml", "einops"] + (["Bio"] if {"dna", "protein"} & set(domains) else [])
+    from ..domains import get_domain
+    fasta = any(get_domain(d).file_format == "fasta" for d in domains)
+    need = ["numpy", "yaml", "einops"] + (["Bio"] if fasta else [])
     for mod in need:
         try:
             __import__(mod)
@@ -370,11 +376,12 @@ def _mfu_probe(recipe: str, device, args, until: float) -> dict | None:
 
     from ..model import SeqDiffModel
     from ..tokenizers import build_tokenizer
-    from .config import load_config
-    from .data import DEFAULT_TOKENIZER
+    from ..config import load_config
     from .module import TrainStep, build_optimizer, step_generator
     cfg = load_config(recipe)
-    tok = build_tokenizer(DEFAULT_TOKENIZER[cfg.data.kind]) if cfg.data.kind != "smiles" else None
+    from ..domains import get_domain
+    kind = get_domain(cfg.data.kind).tokenizer_kind
+    tok = build_tokenizer(kind) if kind != "smiles" else None  # the SMILES vocabulary is built from data
     if tok is None:
         return None
     model = SeqDiffModel(cfg, tok).to(device).train()

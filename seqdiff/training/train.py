@@ -23,7 +23,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ..model import SeqDiffModel
 from ..serialization import ModelLoadError, UnsafeModelError, previous_path, safe_load, save_atomic, write_atomic
 from ..tokenizers import tokenizer_from_dict
-from .config import ConfigError, TrainConfig
+from ..config import ConfigError, TrainConfig
 from .data import SeqDataModule, build_datasets, build_tokenizer_for
 from .module import SeqDiffLightning
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import command
-
 __all__: list[str] = []
 
 
-def _app_args(p: argparse.ArgumentParser) -> None:
+def configure_app(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=None, help="server port (Streamlit's default: 8501)")
     p.add_argument("--address", default=None, help="server address (default 127.0.0.1: this computer only; e.g. 0.0.0.0 serves every "
                         "network this computer is on, so anyone there can use the app)")
@@ -21,8 +19,7 @@ def _app_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the command and environment, start nothing")
 
 
-@command("app", "start the design app in the browser (Streamlit)", _app_args)
-def _app(args: argparse.Namespace) -> int:
+def run_app(args: argparse.Namespace) -> int:
     from ..app import launch
     return launch(port=args.port, address=args.address, headless=args.headless, models=args.model,
                   device=args.device, dry_run=args.dry_run)

@@ -1,4 +1,8 @@
-"""`seqdiff sample | infill | score | eval` — the user-facing jobs on a trained model."""
+"""`seqdiff sample | infill | score | eval | convert` — the user-facing jobs on a trained model.
+
+Each command is a pair ``configure_<name>(parser)`` / ``run_<name>(args) -> exit code``, listed in
+:data:`seqdiff.cli.SUBCOMMANDS`; the job code itself lives in :mod:`seqdiff.jobs`.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,18 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import command
-from .sampler_args import add_sampler_args, sampler_options_from_args
-from . import app_cli as _app_cli  # noqa: F401  (registers `seqdiff app`)
-from . import correct_cli as _correct_cli  # noqa: F401  (registers `seqdiff correct`)
-from . import demo as _demo  # noqa: F401  (registers `seqdiff demo`)
+from ..domains import domain_names
+from ..domains.files import FORMATS
+from ..pretrained import UNIFORM, shipped_names
 
 __all__: list[str] = []
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", required=True,
-                   help="model file or training checkpoint, or a shipped default: text | dna | protein | smiles "
-                        "(uniform-noise, for correct: text-uniform | dna-uniform)")
+                   help="model file or training checkpoint, or a shipped default: "
+                        + " | ".join(n for n in shipped_names() if n not in UNIFORM)
+                        + " (uniform-noise, for correct: " + " | ".join(UNIFORM) + ")")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=0, help="same seed, same output")
     p.add_argument("--batch-size", type=int, default=64, help="sequences per network batch")
@@ -71,40 +74,52 @@ def _load(args):
     return model
 
 
+def _sampler_options(args) -> dict:
+    from ..jobs.sampler_args import sampler_options_from_args
+    return sampler_options_from_args(args)
+
+
 def _default_out(model, stem: str) -> Path:
-    from .generate import sequence_format
+    from ..jobs.generate import sequence_format
     ext = {"fasta": ".fa", "smi": ".smi", "txt": ".txt", "jsonl": ".jsonl"}[sequence_format(model.domain)]
     return Path(f"{stem}{ext}")
 
 
 # ------------------------------------------------------------------------------------- sample
-def _sample_args(p: argparse.ArgumentParser) -> None:
+def configure_sample(p: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("--num", "-n", type=int, default=16, help="number of sequences")
     p.add_argument("--length", type=int, default=None,
                    help="sequence length (default: drawn from the training length distribution, "
                         "or the model's window length)")
+    from ..jobs.sampler_args import add_sampler_args  # the sampler registry (torch)
     add_sampler_args(p)
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="network arithmetic while sampling (bf16: faster on GPUs, not bit-identical)")
     p.add_argument("--score", action="store_true", help="add the ELBO of each sample to the CSV")
     p.add_argument("--n-t", type=int, default=8, help="time points per ELBO estimate")
     p.add_argument("--out", "-o", default=None, help="sequence file (.fa, .smi, .txt, .jsonl); CSV beside it")
     p.add_argument("--csv", default=None, help="CSV path (default: the output with .csv)")
 
 
-@command("sample", "generate sequences from a model (FASTA / .smi / text + a CSV)", _sample_args)
-def _sample(args) -> int:
-    from .generate import sample_job
-    _positive(args, "num", "steps", "batch_size", "n_t", "length")
+def _load_for_output(args, stem: str):
+    """Check the output paths (before and, for a default name, after loading the model); ``(model, out)``."""
     if args.out:
         check_outputs([args.out, args.csv or Path(args.out).with_suffix(".csv")], args.overwrite)
     model = _load(args)
-    out = Path(args.out) if args.out else _default_out(model, "samples")
+    out = Path(args.out) if args.out else _default_out(model, stem)
     check_outputs([out, args.csv or out.with_suffix(".csv")], args.overwrite)
+    return model, out
+
+
+def run_sample(args) -> int:
+    from ..jobs.generate import sample_job
+    _positive(args, "num", "steps", "batch_size", "n_t", "length")
+    model, out = _load_for_output(args, "samples")
     s = sample_job(model, args.num, out, length=args.length, sampler=args.sampler, steps=args.steps,
                    batch_size=args.batch_size, seed=args.seed, precision=args.precision, score=args.score,
                    n_t=args.n_t, csv_path=args.csv, progress=not args.quiet,
-                   sampler_options=sampler_options_from_args(args))
+                   sampler_options=_sampler_options(args))
     extra = f", validity {s['validity']:.3f}" if "validity" in s else ""
     print(f"wrote {s['num']} sequences to {s['out']} and {s['csv']} "
           f"({s['sequences_per_second']:.1f} seq/s, {s['sampler']}, {s['steps']} steps{extra})")
@@ -112,12 +127,13 @@ def _sample(args) -> int:
 
 
 # ------------------------------------------------------------------------------------- infill
-def _infill_args(p: argparse.ArgumentParser) -> None:
+def configure_infill(p: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("--template", "-t", required=True,
                    help="fixed letters, ? = one free position, {k} or {a-b} = free span "
                         "(DNA/protein/text also [N:k], [N:a-b]); e.g. 'TTGACA[N:17]TATAAT[N:5-8]'")
     p.add_argument("--num", "-n", type=int, default=16, help="number of candidates")
+    from ..jobs.sampler_args import add_sampler_args  # the sampler registry (torch)
     add_sampler_args(p)
     p.add_argument("--lengths", default="uniform", choices=["uniform", "likelihood"],
                    help="span lengths: uniform in their ranges, or chosen by ELBO")
@@ -125,30 +141,25 @@ def _infill_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=None, help="keep the K best (implies --rank)")
     p.add_argument("--valid-only", action="store_true", help="SMILES: keep only molecules RDKit parses")
     p.add_argument("--n-t", type=int, default=8, help="time points per ELBO estimate")
-    p.add_argument("--out", "-o", default=None)
-    p.add_argument("--csv", default=None)
+    p.add_argument("--out", "-o", default=None, help="sequence file (.fa, .smi, .txt, .jsonl); CSV beside it")
+    p.add_argument("--csv", default=None, help="CSV path (default: the output with .csv)")
 
 
-@command("infill", "fill the free positions of a template; fixed letters are kept in every output", _infill_args)
-def _infill(args) -> int:
-    from .generate import infill_job
+def run_infill(args) -> int:
+    from ..jobs.generate import infill_job
     _positive(args, "num", "steps", "batch_size", "n_t", "top_k")
-    if args.out:
-        check_outputs([args.out, args.csv or Path(args.out).with_suffix(".csv")], args.overwrite)
-    model = _load(args)
-    out = Path(args.out) if args.out else _default_out(model, "infilled")
-    check_outputs([out, args.csv or out.with_suffix(".csv")], args.overwrite)
+    model, out = _load_for_output(args, "infilled")
     s = infill_job(model, args.template, args.num, out, csv_path=args.csv, progress=not args.quiet,
                    sampler=args.sampler, steps=args.steps, seed=args.seed, lengths=args.lengths, rank=args.rank,
                    top_k=args.top_k, valid_only=args.valid_only, batch_size=args.batch_size, n_t=args.n_t,
-                   sampler_options=sampler_options_from_args(args))
+                   sampler_options=_sampler_options(args))
     extra = f", validity {s['validity']:.3f}" if "validity" in s else ""
     print(f"wrote {s['num']} candidates to {s['out']} and {s['csv']}{extra}")
     return 0
 
 
 # -------------------------------------------------------------------------------------- score
-def _score_args(p: argparse.ArgumentParser) -> None:
+def configure_score(p: argparse.ArgumentParser) -> None:
     _common(p)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--wt", help="wild-type sequence")
@@ -172,13 +183,12 @@ def _score_args(p: argparse.ArgumentParser) -> None:
 CHUNK_BATCHES = 16
 
 
-@command("score", "likelihood scores of variants (DMS notation) or of plain sequences", _score_args)
-def _score(args) -> int:
+def run_score(args) -> int:
     from ..data import read_fasta
-    from .generate import _tqdm
-    from .scoring import (check_variants, file_digest, partial_paths, score_sequences, score_variants,
+    from ..jobs.generate import _tqdm
+    from ..jobs.scoring import (check_variants, file_digest, partial_paths, score_sequences, score_variants,
                           stream_scores)
-    from .variants import read_variants, variant_warnings
+    from ..jobs.variants import read_variants, variant_warnings
     _positive(args, "batch_size", "n_t")
     if not args.fasta and not args.variants:
         raise ValueError("give --variants (with --wt or --wt-fasta) or --fasta")
@@ -190,7 +200,7 @@ def _score(args) -> int:
                          f"--overwrite to start over")
     # read and validate every input row before the model is loaded or anything is written
     if args.fasta:
-        from .correct_cli import read_inputs  # FASTA, .smi or text lines, by file name
+        from ..domains.files import read_inputs  # FASTA, .smi or text lines, by file name
         ids, seqs, _ = read_inputs(args.fasta)
         keep = [i for i, q in enumerate(seqs) if q.strip()]
         ids, seqs = [ids[i] for i in keep], [seqs[i] for i in keep]
@@ -262,27 +272,28 @@ def model_path(args) -> Path:
 
 
 # --------------------------------------------------------------------------------------- eval
-def _eval_args(p: argparse.ArgumentParser) -> None:
+def configure_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=None, help="model for held-out likelihood (or shipped name)")
     p.add_argument("--split", default="test", help="valid | test (the recipe's files) or a data file path")
-    p.add_argument("--n-t", type=int, default=8)
+    p.add_argument("--n-t", type=int, default=8, help="time points per ELBO estimate (more: a smaller standard "
+                   "error; exact for the AR baseline whatever it is)")
     p.add_argument("--max-rows", type=int, default=None, help="evaluate at most this many rows")
     p.add_argument("--samples", default=None, help="sample file to compute domain metrics of")
-    p.add_argument("--domain", default=None, choices=["text", "dna", "protein", "smiles"],
+    p.add_argument("--domain", default=None, choices=list(domain_names()),
                    help="domain of --samples (default: the model's, or from the file suffix)")
     p.add_argument("--reference", default=None, help="held-out data to compare samples with")
     p.add_argument("--training", default=None, help="training data (SMILES novelty)")
     p.add_argument("--ref-model", default=None, help="text: AR reference model for generative perplexity")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--seed", type=int, default=0, help="seed of the ELBO's time points and noise (same seed, "
+                   "same numbers)")
+    p.add_argument("--batch-size", type=int, default=64, help="rows per network batch")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not print the model description")
 
 
-@command("eval", "held-out bits per token of a model, and domain metrics of samples", _eval_args)
-def _eval(args) -> int:
-    from .evaluate import evaluate_likelihood, evaluate_samples
+def run_eval(args) -> int:
+    from ..jobs.evaluate import evaluate_likelihood, evaluate_samples
     _positive(args, "batch_size", "n_t", "max_rows")
     if not args.model and not args.samples:
         raise ValueError("give --model (likelihood) and/or --samples (domain metrics)")
@@ -294,15 +305,20 @@ def _eval(args) -> int:
     if args.samples:
         domain = args.domain or (model.domain if model is not None else None)
         if domain is None:
+            from ..domains import domains, guess_fasta_domain
             suffix = Path(args.samples).suffix
-            domain = {".smi": "smiles", ".txt": "text"}.get(suffix)
+            by_format = {}  # a format only one domain writes names the domain (.smi, .txt)
+            for d in domains().values():
+                by_format.setdefault(d.file_format, []).append(d.name)
+            fmt = next((f for f in by_format if suffix in FORMATS[f].suffixes[:1]), None)
+            domain = by_format[fmt][0] if fmt is not None and len(by_format[fmt]) == 1 else None
             if domain is None:
                 from ..data import detect_format
-                from .evaluate import read_sequences
+                from ..jobs.evaluate import read_sequences
                 if detect_format(args.samples) != "fasta":
                     raise ValueError(f"{args.samples}: give --domain for this sample file")
                 letters = set("".join(read_sequences(args.samples, "dna")).upper())
-                domain = "dna" if letters <= set("ACGTUN") else "protein"  # FASTA: DNA or protein by letters
+                domain = guess_fasta_domain(letters)  # FASTA: DNA, RNA or protein by letters
         ref_model = None
         if args.ref_model:
             ns = argparse.Namespace(**{**vars(args), "model": args.ref_model})
@@ -320,14 +336,13 @@ def _eval(args) -> int:
 
 
 # ------------------------------------------------------------------------------------ convert
-def _convert_args(p: argparse.ArgumentParser) -> None:
+def configure_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a model file or training checkpoint written by an older seqdiff")
     p.add_argument("--out", "-o", default=None, help="where to write the converted model (default: replace SOURCE)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
-@command("convert", "rewrite a model file or checkpoint in the current safe format (no code inside)", _convert_args)
-def _convert(args) -> int:
+def run_convert(args) -> int:
     from ..serialization import convert_model
     if args.out:
         check_outputs([args.out], args.overwrite)
