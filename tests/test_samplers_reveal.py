@@ -23,6 +23,16 @@ L = 3
 N_SAMPLES = 20_000
 
 
+def fixed_denoiser(lp):
+    """A denoiser class whose ``p(x_0 | x_t)`` is ``lp [L, N]`` whatever its input."""
+    class Fixed:
+        parameterization = "x0"
+
+        def __call__(self, x, t):
+            return lp.expand(x.shape[0], -1, -1)
+    return Fixed
+
+
 def clean_law(samples, orc):
     n = orc.process.vocab_size
     counts = torch.bincount(state_index(samples, n), minlength=n ** orc.length).double()
@@ -181,11 +191,7 @@ def test_block_restricts_reveals_to_the_leftmost_block_with_a_masked_position():
     lp[0] = lp[0] - 5.0  # the first position is the least confident by far
     lp = torch.log_softmax(lp, -1)
 
-    class Fixed:
-        parameterization = "x0"
-
-        def __call__(self, x, t):
-            return lp.expand(x.shape[0], -1, -1)
+    Fixed = fixed_denoiser(lp)
 
     trace = []
     s = ConfidenceSampler(proc, sch, steps=length, confidence="max", k_schedule="linear", block=2)
@@ -239,11 +245,7 @@ def test_k_per_step_follows_the_schedule_and_the_most_confident_are_revealed():
     logits[:, proc.mask_id] = -1e6
     lp = torch.log_softmax(logits, -1)
 
-    class Fixed:
-        parameterization = "x0"
-
-        def __call__(self, x, t):
-            return lp.expand(x.shape[0], -1, -1)
+    Fixed = fixed_denoiser(lp)
 
     p = lp[:, :n_data].exp().double()
     expected = {"max": p.max(-1).values, "margin": p.topk(2, -1).values[:, 0] - p.topk(2, -1).values[:, 1],
@@ -299,11 +301,7 @@ def test_confidence_noise_randomises_the_order_and_fades_out():
     torch.manual_seed(1)
     lp = torch.log_softmax(torch.randn(length, proc.vocab_size) * torch.linspace(0.2, 4.0, length)[:, None], -1)
 
-    class Fixed:
-        parameterization = "x0"
-
-        def __call__(self, x, t):
-            return lp.expand(x.shape[0], -1, -1)
+    Fixed = fixed_denoiser(lp)
 
     x0 = torch.full((64, length), proc.mask_id)
     t = torch.ones(64, dtype=F64)
@@ -445,11 +443,7 @@ def test_polish_redraws_the_least_confident_token_once_and_never_a_fixed_one():
     lp[:, proc.mask_id] = -1e6
     lp = torch.log_softmax(lp, -1)
 
-    class Fixed:
-        parameterization = "x0"
-
-        def __call__(self, x, t):
-            return lp.expand(x.shape[0], -1, -1)
+    Fixed = fixed_denoiser(lp)
 
     fixed = torch.tensor([[True, False, False, False]])
     s = ConfidenceSampler(proc, sch, steps=6, confidence="max", k_schedule="linear", polish=0.5)
