@@ -170,13 +170,19 @@ def configure_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fasta", metavar="FILE", help="score plain sequences instead (FASTA, .smi, or text lines): "
                    "NLL bound (nats) and bits per token")
     p.add_argument("--method", action="append", default=None,
-                   choices=["auto", "masked_marginal", "elbo", "ar"],
-                   help="repeatable; auto = masked marginal for masked models, ELBO otherwise")
+                   choices=["auto", "masked_marginal", "elbo", "ar", "none"],
+                   help="repeatable; auto = masked marginal for masked models, ELBO otherwise (none: no model, "
+                        "with --train-labels). Multi-mutants: masked marginal masks all mutated positions at "
+                        "once and sums their log-odds in that shared context (joint context, additive "
+                        "read-out); ELBO and ar score the whole variant sequence jointly; BLOSUM62 and one-hot "
+                        "ridge are additive")
     p.add_argument("--n-t", type=int, default=16, help="time points per ELBO estimate")
     p.add_argument("--out", "-o", required=True, help="output CSV (the input with score columns appended)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run: rows are written to OUT.partial as they are scored, and "
                         "OUT appears when all are done; rerun with the same arguments and --resume")
+    from .fewshot_cli import add_fewshot_args
+    add_fewshot_args(p)
 
 
 # rows per piece written to the output (a multiple of the batch size: the same numbers as one piece)
@@ -190,6 +196,11 @@ def run_score(args) -> int:
                           stream_scores)
     from ..jobs.variants import read_variants, variant_warnings
     _positive(args, "batch_size", "n_t")
+    if args.train_labels:
+        from .fewshot_cli import score_fewshot
+        return score_fewshot(args)
+    if "none" in (args.method or []):
+        raise ValueError("--method none is for --train-labels (one-hot ridge without a model)")
     if not args.fasta and not args.variants:
         raise ValueError("give --variants (with --wt or --wt-fasta) or --fasta")
     out = Path(args.out)

@@ -1,0 +1,367 @@
+"""Few-shot variant-effect prediction: ridge regression on one-hot features plus zero-shot scores.
+
+The model (the "augmented" regression of Hsu et al. 2022, *Learning protein fitness models from
+evolutionary and assay-labeled data*) predicts a measured fitness ``y`` of a variant ``v`` as
+
+    y(v) = b + Σ_{(p, a) ∈ v} w[p, a] + Σ_k c_k z_k(v) (+ d · [v has a stop], only when some do)
+
+* ``w[p, a]``: one weight per substitution (position ``p`` to letter ``a``, stops included): the
+  one-hot encoding of the variant relative to the wild type (the wild type is all zeros), i.e. a
+  site-independent additive model. Optionally (``site=True``) also one weight ``s[p]`` per mutated
+  position, shared by every substitution there (how tolerant the site is), so that a substitution
+  never measured still inherits what was learnt about its position.
+* ``z_k(v)``: zero-shot scores (e.g. the masked-marginal log-likelihood ratio of a protein model, a
+  family model, BLOSUM62), standardised over every variant given (unsupervised, so no labels leak);
+  a variant without one (a nonsense variant the model cannot score) gets 0 and the stop indicator.
+
+Fit: ridge with an unpenalised intercept and a per-feature penalty ``λ r_j`` (``r = 1`` for one-hot
+weights, ``r = aug_ratio`` (default 1e-3) for zero-shot features, so that with few labels the
+prediction falls back to the zero-shot ranking instead of to the mean), in closed form::
+
+    w = (Xcᵀ Xc + λ R)⁻¹ Xcᵀ (y - ȳ),   b = ȳ - x̄ᵀ w        (Xc: columns centred on the training rows)
+
+``λ`` is picked from a grid by exact leave-one-out cross-validation: the fit is a linear smoother
+``ŷ = H y`` with ``H = 11ᵀ/n + X̃ (X̃ᵀX̃ + λI)⁻¹ X̃ᵀ`` (``X̃ = Xc R^{-1/2}``), so the LOO residual of
+row ``i`` is ``(y_i - ŷ_i) / (1 - H_ii)``, for every ``λ`` from one SVD of ``X̃``.
+
+Uncertainty (Bayesian reading of ridge: prior ``w̃ ~ N(0, σ²/λ I)``, flat prior on ``b``, Gaussian
+noise ``σ²``): the posterior variance of the predicted mean at a centred feature vector ``x̃*`` is
+``σ² (1/n + x̃*ᵀ (X̃ᵀX̃ + λI)⁻¹ x̃*)``; ``σ²`` is estimated as ``RSS / (n - tr H)``. ``sd`` is its
+square root; ``pred_sd`` adds the noise (``σ²`` more): the spread of a new measurement.
+
+Multi-mutants: the one-hot part is **additive** by construction (a double mutant's prediction is
+the sum of its two substitution weights); epistasis enters only through the zero-shot features when
+those score the variant jointly (masked marginal masks all mutated positions together).
+
+Nothing here imports torch: the regression works on numpy arrays, so the app and the benchmark can
+use it without loading a model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .variants import VariantError, parse_mutant
+
+__all__ = ["ALPHABET", "RidgeFit", "fit_ridge", "loo_residuals", "one_hot_index", "FewShotModel",
+           "fit_fewshot", "spearman", "ndcg_top", "learning_curve", "read_labels", "LABEL_COLUMNS",
+           "DEFAULT_LAMBDAS"]
+
+#: Letters a substitution can go to (the 20 amino acids and the stop).
+ALPHABET = "ACDEFGHIKLMNPQRSTVWY*"
+#: The ridge strengths cross-validation chooses from.
+DEFAULT_LAMBDAS = tuple(float(x) for x in np.logspace(-3, 4, 15))
+#: Column names :func:`read_labels` recognises as the measurement (any case), in this order.
+LABEL_COLUMNS = ("fitness", "score", "y", "label", "measurement", "value", "activity", "stability")
+
+
+# ============================================================================ closed-form ridge
+@dataclass
+class RidgeFit:
+    """A fitted ridge regression (see module docstring); ``predict`` gives mean and uncertainty."""
+
+    coef: np.ndarray  # [p] weights on the original (uncentred) features
+    intercept: float
+    lam: float
+    penalty: np.ndarray  # [p] the per-feature multipliers r_j
+    x_mean: np.ndarray  # [p]
+    n: int
+    sigma2: float  # noise variance estimate RSS / (n - tr H)
+    dof: float  # tr H (intercept included)
+    loo_mse: dict = field(default_factory=dict)  # λ -> LOO mean squared error (when CV was run)
+    _V: np.ndarray | None = None  # right singular vectors of X̃ (p x k)
+    _s2: np.ndarray | None = None  # squared singular values (k)
+
+    def predict(self, X: np.ndarray, *, with_sd: bool = False, chunk: int = 4096):
+        """``mean`` ``[m]``, or ``(mean, sd, pred_sd)`` with ``with_sd``."""
+        X = np.asarray(X, dtype=float)
+        mean = X @ self.coef + self.intercept
+        if not with_sd:
+            return mean
+        q = np.empty(len(X))
+        scale = 1.0 / np.sqrt(self.penalty)
+        for s in range(0, len(X), chunk):
+            xt = (X[s:s + chunk] - self.x_mean) * scale  # x̃*
+            proj = xt @ self._V  # [m, k]
+            inside = (proj ** 2 / (self._s2 + self.lam)).sum(1)
+            outside = np.maximum((xt ** 2).sum(1) - (proj ** 2).sum(1), 0.0) / self.lam
+            q[s:s + chunk] = inside + outside
+        var_mean = self.sigma2 * (1.0 / self.n + q)
+        return mean, np.sqrt(var_mean), np.sqrt(var_mean + self.sigma2)
+
+
+def _svd(Xt: np.ndarray):
+    U, s, Vt = np.linalg.svd(Xt, full_matrices=False)
+    keep = s > s.max() * 1e-12 if s.size else np.zeros(0, dtype=bool)
+    return U[:, keep], s[keep], Vt[keep].T
+
+
+def loo_residuals(X: np.ndarray, y: np.ndarray, lam: float, penalty: np.ndarray | None = None) -> np.ndarray:
+    """Exact leave-one-out residuals ``y_i - ŷ_{-i}`` of ridge with an unpenalised intercept."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    penalty = np.ones(X.shape[1]) if penalty is None else np.asarray(penalty, dtype=float)
+    Xt = (X - X.mean(0)) / np.sqrt(penalty)
+    U, s, _ = _svd(Xt)
+    return _loo_from_svd(U, s ** 2, y, lam)
+
+
+def _loo_from_svd(U, s2, y, lam):
+    n = len(y)
+    yc = y - y.mean()
+    shrink = s2 / (s2 + lam)
+    fit = U @ (shrink * (U.T @ yc))
+    h = 1.0 / n + (U ** 2) @ shrink
+    return (yc - fit) / np.maximum(1.0 - h, 1e-12)
+
+
+def fit_ridge(X: np.ndarray, y: np.ndarray, *, lambdas: Sequence[float] | float = DEFAULT_LAMBDAS,
+              penalty: np.ndarray | None = None) -> RidgeFit:
+    """Ridge regression in closed form; with several ``lambdas`` the one of least LOO error.
+
+    Args:
+        X: ``[n, p]`` features of the labelled rows; ``y``: ``[n]`` measurements (``n >= 2``).
+        penalty: ``[p]`` positive multipliers ``r_j`` of ``λ`` (default all 1).
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n, p = X.shape
+    if n < 2:
+        raise ValueError(f"few-shot fitting needs at least 2 labelled variants, got {n}")
+    if not np.isfinite(y).all():
+        raise ValueError("the measurements contain missing or infinite values")
+    penalty = np.ones(p) if penalty is None else np.asarray(penalty, dtype=float)
+    if penalty.shape != (p,) or (penalty <= 0).any():
+        raise ValueError("penalty must have one positive entry per feature")
+    lams = [float(lambdas)] if np.isscalar(lambdas) else [float(v) for v in lambdas]
+    if not lams or min(lams) <= 0:
+        raise ValueError("ridge strengths must be positive")
+    x_mean = X.mean(0)
+    scale = 1.0 / np.sqrt(penalty)
+    Xt = (X - x_mean) * scale
+    U, s, V = _svd(Xt)
+    s2 = s ** 2
+    loo = {}
+    if len(lams) > 1:
+        for lam in lams:
+            loo[lam] = float(np.mean(_loo_from_svd(U, s2, y, lam) ** 2))
+        lam = min(lams, key=lambda v: (loo[v], -v))  # ties: the stronger penalty
+    else:
+        lam = lams[0]
+    yc = y - y.mean()
+    wt = V @ ((s / (s2 + lam)) * (U.T @ yc))  # w̃
+    coef = wt * scale
+    intercept = float(y.mean() - x_mean @ coef)
+    dof = 1.0 + float((s2 / (s2 + lam)).sum())
+    rss = float(((yc - Xt @ wt) ** 2).sum())
+    sigma2 = rss / max(n - dof, 1.0)
+    return RidgeFit(coef=coef, intercept=intercept, lam=lam, penalty=penalty, x_mean=x_mean, n=n,
+                    sigma2=sigma2, dof=dof, loo_mse=loo, _V=V, _s2=s2)
+
+
+# ============================================================================ features
+def one_hot_index(wt: str, mutants: Sequence[str], *, offset: int = 0, alphabet: str = ALPHABET
+                  ) -> list[list[int]]:
+    """For each mutant the one-hot feature indices ``i * len(alphabet) + alphabet.index(a)`` of its
+    non-synonymous substitutions (``i`` the 0-based position in ``wt``)."""
+    A = {a: k for k, a in enumerate(alphabet)}
+    out = []
+    for r, m in enumerate(mutants, start=1):
+        idx = []
+        for w, p, t in parse_mutant(m, row=r):
+            i = p - 1 - offset
+            if not 0 <= i < len(wt) or wt[i] != w:
+                raise VariantError(f"does not match the wild type at position {p}", mutant=m, row=r, position=p)
+            if t == w:
+                continue
+            if t not in A:
+                raise VariantError(f"letter {t!r} at position {p} is not one of {alphabet}", mutant=m, row=r,
+                                   position=p)
+            idx.append(i * len(alphabet) + A[t])
+        out.append(idx)
+    return out
+
+
+class FewShotModel:
+    """Features of a set of variants of one wild type, and a ridge fit on some of them.
+
+    Build with :func:`fit_fewshot`; :meth:`predict` takes row indices into the same variant set (every
+    row's features are known up front: the zero-shot scores are standardised over all of them).
+    """
+
+    def __init__(self, wt: str, mutants: Sequence[str], zero_shot: np.ndarray | None = None, *,
+                 one_hot: bool = True, site: bool = False, offset: int = 0, alphabet: str = ALPHABET) -> None:
+        self.wt, self.alphabet = wt, alphabet
+        self.mutants = list(mutants)
+        n = len(self.mutants)
+        A, L = len(alphabet), len(wt)
+        idx = one_hot_index(wt, self.mutants, offset=offset, alphabet=alphabet) if (one_hot or site) else None
+        if idx is not None:
+            # one-hot block [0, L*A), then the site block [L*A, L*A + L) (when asked for)
+            self.onehot = [((ix if one_hot else []) + ([(L * A if one_hot else 0) + i // A for i in ix] if site
+                                                      else [])) for ix in idx]
+        else:
+            self.onehot = None
+        self.n_onehot = (L * A if one_hot else 0) + (L if site else 0)
+        Z = np.zeros((n, 0)) if zero_shot is None else np.asarray(zero_shot, dtype=float).reshape(n, -1)
+        cols, names = [], []
+        missing = ~np.isfinite(Z).all(1) if Z.shape[1] else np.zeros(n, dtype=bool)
+        for k in range(Z.shape[1]):
+            z = Z[:, k]
+            ok = np.isfinite(z)
+            if not ok.any():
+                raise ValueError(f"zero-shot feature {k + 1} has no finite value")
+            mu, sd = z[ok].mean(), z[ok].std()
+            cols.append(np.where(ok, (z - mu) / (sd if sd > 0 else 1.0), 0.0))
+            names.append(f"zero_shot_{k + 1}")
+        if missing.any():
+            cols.append(missing.astype(float))
+            names.append("no_zero_shot_score")
+        self.dense = np.stack(cols, 1) if cols else np.zeros((n, 0))
+        self.dense_names = names
+        self.fit_: RidgeFit | None = None
+
+    @property
+    def n_features(self) -> int:
+        return self.n_onehot + self.dense.shape[1]
+
+    def features(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=int)
+        X = np.zeros((len(rows), self.n_features))
+        if self.onehot is not None:
+            for r, i in enumerate(rows):
+                X[r, self.onehot[i]] = 1.0
+        X[:, self.n_onehot:] = self.dense[rows]
+        return X
+
+    def penalty(self, aug_ratio: float) -> np.ndarray:
+        pen = np.ones(self.n_features)
+        pen[self.n_onehot:] = aug_ratio
+        return pen
+
+    def fit(self, rows: Sequence[int], y: np.ndarray, *, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+            aug_ratio: float = 1e-3) -> "FewShotModel":
+        self.fit_ = fit_ridge(self.features(rows), y, lambdas=lambdas, penalty=self.penalty(aug_ratio))
+        return self
+
+    def predict(self, rows: Sequence[int] | None = None, *, with_sd: bool = True, chunk: int = 4096):
+        """Predictions for ``rows`` (default all): ``mean`` or ``(mean, sd, pred_sd)``."""
+        if self.fit_ is None:
+            raise RuntimeError("fit first")
+        rows = np.arange(len(self.mutants)) if rows is None else np.asarray(rows, dtype=int)
+        outs = [self.fit_.predict(self.features(rows[s:s + chunk]), with_sd=with_sd)
+                for s in range(0, len(rows), chunk)]
+        if not outs:
+            return (np.zeros(0),) * 3 if with_sd else np.zeros(0)
+        if not with_sd:
+            return np.concatenate(outs)
+        return tuple(np.concatenate([o[k] for o in outs]) for k in range(3))
+
+
+def fit_fewshot(wt: str, mutants: Sequence[str], train_rows: Sequence[int], y_train: np.ndarray,
+                zero_shot: np.ndarray | None = None, *, one_hot: bool = True, site: bool = False, offset: int = 0,
+                lambdas: Sequence[float] = DEFAULT_LAMBDAS, aug_ratio: float = 1e-3) -> FewShotModel:
+    """Fit the augmented regression on ``train_rows`` of ``mutants`` (labels ``y_train``)."""
+    return FewShotModel(wt, mutants, zero_shot, one_hot=one_hot, site=site, offset=offset).fit(
+        train_rows, y_train, lambdas=lambdas, aug_ratio=aug_ratio)
+
+
+# ============================================================================ metrics
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (average ranks for ties); NaN when either side is constant."""
+    from scipy.stats import rankdata
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ra, rb = rankdata(a), rankdata(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def ndcg_top(y_true: np.ndarray, y_pred: np.ndarray, frac: float = 0.1) -> float:
+    """NDCG of the top ``k = ceil(frac · n)`` predictions, relevance ``y - min(y)`` (non-negative):
+    ``Σ_{i<k} rel(π_i) / log2(i + 2)`` over the predicted order ``π`` (ties broken by position),
+    divided by the same sum over the true order. 1 = the top ``k`` are ranked perfectly."""
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    n = len(y_true)
+    if n == 0:
+        return float("nan")
+    k = max(1, math.ceil(frac * n))
+    rel = y_true - y_true.min()
+    disc = 1.0 / np.log2(np.arange(k) + 2.0)
+    order = np.argsort(-y_pred, kind="stable")[:k]
+    ideal = np.sort(rel)[::-1][:k]
+    idcg = float(ideal @ disc)
+    return float(rel[order] @ disc / idcg) if idcg > 0 else float("nan")
+
+
+def learning_curve(wt: str, mutants: Sequence[str], y: np.ndarray, zero_shot: np.ndarray | None = None, *,
+                   sizes: Sequence[int] = (8, 32, 128, 512, 2048), splits: int = 5, seed: int = 0,
+                   one_hot: bool = True, site: bool = False, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+                   aug_ratio: float = 1e-3, max_test: int | None = None) -> list[dict]:
+    """Train on ``size`` random labelled variants, evaluate on the rest (or ``max_test`` of them),
+    ``splits`` times per size; rows ``{size, split, spearman, ndcg10, lam, seconds}``. Sizes that leave
+    fewer than 20 % of the variants to test on are skipped."""
+    import time
+    y = np.asarray(y, dtype=float)
+    model = FewShotModel(wt, mutants, zero_shot, one_hot=one_hot, site=site)
+    n = len(y)
+    rng = np.random.default_rng(seed)
+    out = []
+    for size in sizes:
+        if size > 0.8 * n:
+            continue
+        for s in range(splits):
+            perm = rng.permutation(n)
+            tr, te = perm[:size], perm[size:]
+            if max_test is not None and len(te) > max_test:
+                te = te[:max_test]
+            t0 = time.perf_counter()
+            model.fit(tr, y[tr], lambdas=lambdas, aug_ratio=aug_ratio)
+            pred = model.predict(te, with_sd=False)
+            dt = time.perf_counter() - t0
+            out.append({"size": int(size), "split": s, "spearman": spearman(pred, y[te]),
+                        "ndcg10": ndcg_top(y[te], pred), "lam": model.fit_.lam, "seconds": dt,
+                        "n_test": int(len(te))})
+    return out
+
+
+# ============================================================================ labelled tables
+def read_labels(path, wt: str, *, label_column: str | None = None, column: str | None = None, offset: int = 0):
+    """A validated table of measured variants: ``mutant`` (canonical) and ``y`` (the measurement).
+
+    The measurement column is ``label_column``, or the first of :data:`LABEL_COLUMNS` present (any
+    case), or the only numeric column. Errors name the file, the 1-based data row and the position:
+    a variant that does not match the wild type, an empty or non-numeric measurement.
+    """
+    from .variants import _find_column, read_variants
+    table = read_variants(path, wt, column=column, offset=offset)
+    source = str(path)
+    cols = [c for c in table.columns if c not in ("mutant", "sequence", "num_mutations", "positions")]
+    if label_column is not None:
+        if label_column not in table.columns:
+            raise ValueError(f"{source}: no label column {label_column!r}; columns are {cols}")
+        lcol = label_column
+    else:
+        lcol = _find_column(cols, LABEL_COLUMNS)
+        if lcol is None:
+            import pandas as pd
+            numeric = [c for c in cols if pd.api.types.is_numeric_dtype(table[c])]
+            if len(numeric) != 1:
+                raise ValueError(f"{source}: cannot tell which column is the measurement (columns {cols}); "
+                                 f"pass --label-column")
+            lcol = numeric[0]
+    import pandas as pd
+    vals = pd.to_numeric(table[lcol], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(vals))
+    if len(bad):
+        r = int(bad[0]) + 1
+        raise VariantError(f"measurement {lcol!r} is empty or not a number ({table[lcol].iloc[r - 1]!r})",
+                           mutant=str(table["mutant"].iloc[r - 1]), row=r, source=source)
+    out = table[["mutant"]].copy()
+    out["y"] = vals
+    out.attrs["label_column"] = lcol
+    return out

@@ -1,0 +1,129 @@
+"""`seqdiff score --train-labels FILE`: few-shot prediction (see :mod:`seqdiff.jobs.fewshot`).
+
+Reads the measured variants and the variants to predict (``--variants``, or every single mutant of
+the wild type when none are given), validates every row against the wild type before any work,
+scores all of them zero-shot with the model (``--method``; ``--method none`` for one-hot ridge only),
+fits the augmented ridge regression with leave-one-out choice of its strength, and writes the
+variants with ``fewshot_pred``, ``fewshot_sd`` (uncertainty of the prediction), ``fewshot_pred_sd``
+(of a new measurement), ``measured`` and ``in_training`` columns, atomically.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_fewshot_args", "score_fewshot"]
+
+
+def add_fewshot_args(p) -> None:
+    g = p.add_argument_group("few-shot scoring (with measured variants)")
+    g.add_argument("--train-labels", metavar="CSV", default=None,
+                   help="measured variants (a mutant column and a measurement column): fit a ridge regression "
+                        "on one-hot substitutions plus the model's zero-shot score(s) (Hsu et al. 2022), the "
+                        "strength chosen by leave-one-out CV, and predict --variants (default: every single "
+                        "mutant) with an uncertainty. One-hot effects are additive over the substitutions of a "
+                        "multi-mutant; the zero-shot feature carries whatever joint effect its method has "
+                        "(--multi). --method none: one-hot ridge alone, no model")
+    g.add_argument("--label-column", default=None,
+                   help="the measurement column of --train-labels (default: fitness, score, y, label, "
+                        "measurement, value, activity or stability, else the only numeric column)")
+    g.add_argument("--fewshot-features", default="onehot,site,blosum62",
+                   help="comma-separated regression features besides the model's zero-shot score(s): onehot "
+                        "(one weight per substitution), site (one per mutated position), blosum62 (the "
+                        "substitution-matrix score, as a second augmented feature)")
+    g.add_argument("--aug-ratio", type=float, default=1e-3,
+                   help="penalty of the zero-shot features relative to the one-hot weights (small: with few "
+                        "labels the prediction follows the zero-shot ranking)")
+
+
+def score_fewshot(args) -> int:
+    import pandas as pd
+
+    from ..data import read_fasta
+    from ..serialization import write_atomic
+    from .cli import _load, check_outputs
+    from .fewshot import FewShotModel, loo_residuals, read_labels
+    from .variants import read_variants, single_mutant_scan
+
+    if args.fasta:
+        raise ValueError("--train-labels predicts variants of a wild type; it does not take --fasta")
+    if not args.aug_ratio > 0:
+        raise ValueError(f"--aug-ratio must be > 0, got {args.aug_ratio}")
+    if args.resume:
+        raise ValueError("--resume is for streamed zero-shot scoring; a few-shot run writes its output at the end")
+    if args.wt_fasta:
+        wt = next(iter(read_fasta(args.wt_fasta))).seq
+    elif args.wt:
+        wt = args.wt.strip().upper()
+    else:
+        raise ValueError("--train-labels needs the wild type: --wt SEQUENCE or --wt-fasta FILE")
+    out = Path(args.out)
+    check_outputs([out], args.overwrite)
+    labels = read_labels(args.train_labels, wt, label_column=args.label_column, column=args.column)
+    if args.variants:
+        targets = read_variants(args.variants, wt, column=args.column)
+    else:
+        targets = single_mutant_scan(wt)[["mutant"]]
+    methods = [m for m in (args.method or ["auto"])]
+    use_model = methods != ["none"]
+    if "none" in methods and use_model:
+        raise ValueError("--method none cannot be combined with other methods")
+    feats = {f.strip() for f in args.fewshot_features.split(",") if f.strip()}
+    unknown = feats - {"onehot", "site", "blosum62"}
+    if unknown:
+        raise ValueError(f"--fewshot-features: unknown {', '.join(sorted(unknown))} (onehot, site, blosum62)")
+    union = list(dict.fromkeys(list(labels["mutant"]) + list(targets["mutant"])))
+    index = {m: i for i, m in enumerate(union)}
+    Z = None
+    zcols: list[str] = []
+    if use_model:
+        from .scoring import check_variants, score_variants
+        model = _load(args)
+        table = read_variants(pd.DataFrame({"mutant": union}), wt)
+        check_variants(model, wt, table)
+        scored = score_variants(model, wt, table, methods=methods, n_t=args.n_t, seed=args.seed,
+                                batch_size=args.batch_size)
+        zcols = [c for c in scored.columns if c.startswith("score_") and c not in ("score_status",)
+                 and not c.endswith("_se")]
+        Z = scored[zcols].to_numpy(dtype=float)
+    if "blosum62" in feats:
+        from .variants import blosum62_scores
+        b = np.asarray(blosum62_scores(wt, union), dtype=float)[:, None]
+        Z = b if Z is None else np.hstack([Z, b])
+        zcols = zcols + ["blosum62"]
+    if not feats & {"onehot", "site"} and Z is None:
+        raise ValueError("no features: give --fewshot-features onehot/site/blosum62 or a model --method")
+    fs = FewShotModel(wt, union, Z, one_hot="onehot" in feats, site="site" in feats)
+    train_rows = np.array([index[m] for m in labels["mutant"]], dtype=int)
+    y = labels["y"].to_numpy(dtype=float)
+    if len(y) < 2:
+        raise ValueError(f"{args.train_labels}: few-shot fitting needs at least 2 measured variants, got {len(y)}")
+    fs.fit(train_rows, y, aug_ratio=args.aug_ratio)
+    rows = np.array([index[m] for m in targets["mutant"]], dtype=int)
+    mean, sd, pred_sd = fs.predict(rows)
+    res = targets.copy()
+    if Z is not None:
+        for k, c in enumerate(zcols):
+            res[c] = Z[rows, k]
+    res["fewshot_pred"] = mean
+    res["fewshot_sd"] = sd
+    res["fewshot_pred_sd"] = pred_sd
+    measured = labels.groupby("mutant")["y"].mean()
+    res["in_training"] = [m in measured.index for m in targets["mutant"]]
+    res["measured"] = [measured.get(m, np.nan) for m in targets["mutant"]]
+    for c in ("positions",):
+        if c in res:
+            res = res.drop(columns=c)
+    write_atomic(out, res.to_csv(index=False, lineterminator="\n"))
+    feats = " + ".join([f for f in ("onehot", "site") if f in feats] + zcols)
+    X = fs.features(train_rows)
+    loo = y - loo_residuals(X, y, fs.fit_.lam, fs.penalty(args.aug_ratio))
+    rmse = float(np.sqrt(np.mean((loo - y) ** 2)))
+    print(f"fitted ridge on {len(y)} measured variants ({feats}): lambda {fs.fit_.lam:.3g} by leave-one-out "
+          f"CV, LOO RMSE {rmse:.3g} (labels sd {y.std():.3g}), noise sd {np.sqrt(fs.fit_.sigma2):.3g}",
+          file=sys.stderr)
+    print(f"wrote {len(res)} rows to {out} (columns: {', '.join(zcols + ['fewshot_pred', 'fewshot_sd', 'fewshot_pred_sd'])})")
+    return 0

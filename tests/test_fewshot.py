@@ -1,0 +1,262 @@
+"""Few-shot regression (seqdiff.jobs.fewshot) against independent computations on small problems."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from seqdiff.jobs.fewshot import (ALPHABET, FewShotModel, fit_ridge, learning_curve, loo_residuals, ndcg_top,
+                                  one_hot_index, read_labels, spearman)
+from seqdiff.jobs.variants import VariantError
+
+
+def _problem(n=12, p=5, noise=0.3, seed=0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    w = scale * rng.normal(size=p)
+    y = 1.5 + X @ w + noise * rng.normal(size=n)
+    return X, y
+
+
+def _lstsq_ridge(X, y, lam, penalty):
+    """Ridge with an unpenalised intercept as ordinary least squares on the augmented system
+    [1 X; 0 sqrt(λR)] β = [y; 0] (no centring, no SVD)."""
+    n, p = X.shape
+    A = np.vstack([np.hstack([np.ones((n, 1)), X]), np.hstack([np.zeros((p, 1)), np.diag(np.sqrt(lam * penalty))])])
+    b = np.concatenate([y, np.zeros(p)])
+    beta = np.linalg.lstsq(A, b, rcond=None)[0]
+    return beta[0], beta[1:]
+
+
+@pytest.mark.parametrize("n,p", [(12, 5), (6, 9)])  # over- and under-determined
+def test_ridge_closed_form_matches_augmented_least_squares(n, p):
+    X, y = _problem(n, p)
+    pen = np.linspace(0.01, 2.0, p)
+    fit = fit_ridge(X, y, lambdas=0.7, penalty=pen)
+    b, w = _lstsq_ridge(X, y, 0.7, pen)
+    np.testing.assert_allclose(fit.coef, w, rtol=1e-9, atol=1e-11)
+    assert fit.intercept == pytest.approx(b, rel=1e-9)
+    np.testing.assert_allclose(fit.predict(X), b + X @ w, rtol=1e-9)
+
+
+def test_loo_closed_form_matches_refitting():
+    X, y = _problem(10, 4, seed=3)
+    pen = np.array([1.0, 1.0, 0.1, 3.0])
+    for lam in (0.01, 1.0, 30.0):
+        brute = []
+        for i in range(len(y)):
+            keep = np.arange(len(y)) != i
+            b, w = _lstsq_ridge(X[keep], y[keep], lam, pen)
+            brute.append(y[i] - (b + X[i] @ w))
+        np.testing.assert_allclose(loo_residuals(X, y, lam, pen), brute, rtol=1e-8, atol=1e-10)
+
+
+def test_cv_picks_the_strength_of_least_loo_error():
+    lams = [1e-4, 1e-2, 1.0, 100.0, 1e4]
+    # noiseless linear data: the weakest penalty fits best
+    X, y = _problem(20, 4, noise=0.0, seed=1)
+    assert fit_ridge(X, y, lambdas=lams).lam == 1e-4
+    # labels unrelated to the features: the strongest penalty (predict the mean) wins
+    rng = np.random.default_rng(2)
+    assert fit_ridge(rng.normal(size=(30, 8)), rng.normal(size=30), lambdas=lams).lam == 1e4
+    # in between: the choice is the argmin of brute-force leave-one-out error
+    # (weak true weights against unit noise: shrinkage helps, but not all the way to the mean)
+    X, y = _problem(20, 10, noise=1.0, seed=1, scale=0.4)
+    grid = list(np.logspace(-2, 3, 11))
+    fit = fit_ridge(X, y, lambdas=grid)
+    brute = {}
+    for lam in grid:
+        errs = []
+        for i in range(len(y)):
+            keep = np.arange(len(y)) != i
+            b, w = _lstsq_ridge(X[keep], y[keep], lam, np.ones(10))
+            errs.append((y[i] - b - X[i] @ w) ** 2)
+        brute[lam] = np.mean(errs)
+    assert fit.lam == min(grid, key=brute.get)
+    assert 1e-2 < fit.lam < 1e3  # an interior choice, so the test is not one of the extremes again
+    for lam in grid:
+        assert fit.loo_mse[lam] == pytest.approx(brute[lam], rel=1e-8)
+
+
+@pytest.mark.parametrize("n,p", [(12, 5), (6, 9)])
+def test_uncertainty_is_the_bayesian_posterior(n, p):
+    """sd² = posterior variance of b + xᵀw under w ~ N(0, σ²/(λ r_j)), flat b, noise σ²: computed from
+    the full (uncentred) posterior precision of (b, w) by explicit inversion."""
+    X, y = _problem(n, p, seed=5)
+    pen = np.linspace(0.5, 2.0, p)
+    lam = 0.3
+    fit = fit_ridge(X, y, lambdas=lam, penalty=pen)
+    # σ² = RSS / (n - tr H), tr H from the explicit hat matrix
+    A = np.hstack([np.ones((n, 1)), X])
+    P = np.diag(np.concatenate([[0.0], lam * pen]))
+    H = A @ np.linalg.inv(A.T @ A + P) @ A.T
+    rss = float(((y - H @ y) ** 2).sum())
+    sigma2 = rss / max(n - np.trace(H), 1.0)
+    assert fit.sigma2 == pytest.approx(sigma2, rel=1e-8)
+    cov = sigma2 * np.linalg.inv(A.T @ A + P)
+    Xnew = np.random.default_rng(9).normal(size=(4, p))
+    Anew = np.hstack([np.ones((4, 1)), Xnew])
+    var = np.einsum("ij,jk,ik->i", Anew, cov, Anew)
+    mean, sd, pred_sd = fit.predict(Xnew, with_sd=True)
+    np.testing.assert_allclose(sd ** 2, var, rtol=1e-8)
+    np.testing.assert_allclose(pred_sd ** 2, var + sigma2, rtol=1e-8)
+    np.testing.assert_allclose(mean, Anew @ np.linalg.solve(A.T @ A + P, A.T @ y), rtol=1e-8)
+
+
+def test_uncertainty_vanishes_for_noiseless_determined_fit_and_grows_away_from_data():
+    X, y = _problem(30, 3, noise=0.0, seed=6)
+    fit = fit_ridge(X, y, lambdas=1e-8)
+    _, sd, pred_sd = fit.predict(X, with_sd=True)
+    assert sd.max() < 1e-6 and pred_sd.max() < 1e-6
+    X2, y2 = _problem(30, 3, noise=0.5, seed=6)
+    fit2 = fit_ridge(X2, y2, lambdas=1.0)
+    _, sd_near, _ = fit2.predict(X2.mean(0, keepdims=True), with_sd=True)
+    _, sd_far, _ = fit2.predict(X2.mean(0, keepdims=True) + 10.0, with_sd=True)
+    assert sd_far[0] > 5 * sd_near[0]
+
+
+def test_one_hot_is_additive_over_substitutions():
+    wt = "MKV"
+    idx = one_hot_index(wt, ["M1A", "K2*", "M1A:K2*", "V3V", "WT"])
+    A = len(ALPHABET)
+    assert idx == [[ALPHABET.index("A")], [A + ALPHABET.index("*")], [ALPHABET.index("A"), A + ALPHABET.index("*")],
+                   [], []]
+    muts = ["M1A", "K2R", "V3L", "M1A:K2R", "K2R:V3L", "WT", "M1C", "V3I"]
+    y = np.array([1.0, -2.0, 0.5, -1.0, -1.5, 0.0, 0.3, 0.2])
+    m = FewShotModel(wt, muts).fit([0, 1, 2, 5, 6, 7], y[[0, 1, 2, 5, 6, 7]], lambdas=0.1)
+    pred = m.predict(with_sd=False)
+    b = m.fit_.intercept
+    assert pred[3] == pytest.approx(pred[0] + pred[1] - b)  # a double = the sum of its singles' effects
+    assert pred[4] == pytest.approx(pred[1] + pred[2] - b)
+    assert pred[5] == pytest.approx(b)  # the wild type is the intercept
+    with pytest.raises(VariantError, match="position 2"):
+        one_hot_index(wt, ["M1A", "V2A"])
+    # site features: one shared column per mutated position after the one-hot block
+    fm = FewShotModel(wt, ["M1A", "K2R:V3L", "WT"], site=True)
+    X = fm.features([0, 1, 2])
+    assert X.shape == (3, 3 * A + 3)
+    assert set(np.flatnonzero(X[0])) == {ALPHABET.index("A"), 3 * A}
+    assert set(np.flatnonzero(X[1])) == {A + ALPHABET.index("R"), 2 * A + ALPHABET.index("L"), 3 * A + 1, 3 * A + 2}
+    assert not X[2].any()
+    only_site = FewShotModel(wt, ["M1A", "V3L"], one_hot=False, site=True).features([0, 1])
+    np.testing.assert_array_equal(only_site, [[1, 0, 0], [0, 0, 1]])
+
+
+def test_zero_shot_feature_is_used_when_it_explains_the_labels():
+    """With labels that are a monotone function of the zero-shot score, 8 labels suffice to rank the
+    rest nearly perfectly, while one-hot alone cannot rank unseen substitutions at all."""
+    rng = np.random.default_rng(0)
+    wt = "ACDEFGHIKL"
+    muts = sorted({f"{wt[i]}{i + 1}{a}" for i in range(10) for a in "MNPQRSTVWY"})
+    z = rng.normal(size=len(muts))
+    y = 2.0 * z + 0.05 * rng.normal(size=len(muts))
+    tr = rng.choice(len(muts), 8, replace=False)
+    te = np.setdiff1d(np.arange(len(muts)), tr)
+    aug = FewShotModel(wt, muts, z).fit(tr, y[tr]).predict(te, with_sd=False)
+    plain = FewShotModel(wt, muts).fit(tr, y[tr]).predict(te, with_sd=False)
+    assert spearman(aug, y[te]) > 0.95
+    # one-hot alone has no weight for a substitution it has not seen: every held-out single (all unseen)
+    # is predicted at the training mean
+    np.testing.assert_allclose(plain, y[tr].mean())
+    # missing zero-shot scores (nonsense variants) get 0 and an indicator column
+    z2 = z.copy()
+    z2[:3] = np.nan
+    m = FewShotModel(wt, muts, z2)
+    assert m.dense_names == ["zero_shot_1", "no_zero_shot_score"]
+    assert (m.dense[:3, 0] == 0).all() and (m.dense[:, 1] == np.r_[np.ones(3), np.zeros(len(muts) - 3)]).all()
+
+
+def test_metrics_on_explicit_cases():
+    y = np.array([3.0, 1.0, 2.0, 0.0, 5.0, 4.0, 1.0, 2.0, 0.0, 0.0])
+    assert ndcg_top(y, y) == pytest.approx(1.0)
+    # k = 1: the best predicted variant is the one with y = 3 (rel 3 of an ideal 5)
+    pred = np.array([9.0, 0, 0, 0, 1, 0, 0, 0, 0, 0])
+    assert ndcg_top(y, pred, frac=0.1) == pytest.approx(3 / 5)
+    # k = 2: order (y=4, y=3) vs ideal (5, 4)
+    pred2 = np.array([8.0, 0, 0, 0, 0, 9, 0, 0, 0, 0])
+    assert ndcg_top(y, pred2, frac=0.2) == pytest.approx((4 + 3 / math.log2(3)) / (5 + 4 / math.log2(3)))
+    a, b = np.random.default_rng(1).normal(size=(2, 50))
+    assert spearman(a, b) == pytest.approx(spearmanr(a, b)[0])
+
+
+def test_learning_curve_skips_sizes_without_a_test_set():
+    wt = "ACDEFGHIKL"
+    muts = [f"{wt[i]}{i + 1}{a}" for i in range(10) for a in "MNPQRSTVWY"]
+    y = np.random.default_rng(0).normal(size=100)
+    rows = learning_curve(wt, muts, y, sizes=(8, 32, 128), splits=2)
+    assert sorted({r["size"] for r in rows}) == [8, 32] and len(rows) == 4
+    assert all(r["n_test"] == 100 - r["size"] for r in rows)
+
+
+def test_read_labels_names_file_row_and_position(tmp_path):
+    wt = "MKVLA"
+    good = tmp_path / "measured.csv"
+    good.write_text("mutant,fitness,replicates\nM1A,0.5,2\nK2R:V3L,-1.0,3\nWT,0,1\n")
+    t = read_labels(good, wt)
+    assert list(t["mutant"]) == ["M1A", "K2R:V3L", "WT"] and list(t["y"]) == [0.5, -1.0, 0.0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("mutant,fitness\nM1A,0.5\nK2R:A3L,-1.0\n")
+    with pytest.raises(VariantError) as e:
+        read_labels(bad, wt)
+    msg = str(e.value)
+    assert "bad.csv" in msg and "row 2" in msg and "position 3" in msg
+    nan = tmp_path / "nan.csv"
+    nan.write_text("mutant,fitness\nM1A,0.5\nK2R,\n")
+    with pytest.raises(VariantError, match=r"nan.csv: row 2 .*empty or not a number"):
+        read_labels(nan, wt)
+    two = tmp_path / "two.csv"
+    two.write_text("mutant,a,b\nM1A,0.5,1\n")
+    with pytest.raises(ValueError, match="label-column"):
+        read_labels(two, wt)
+    assert list(read_labels(two, wt, label_column="b")["y"]) == [1.0]
+
+
+# ------------------------------------------------------------------------------------------- CLI
+GB1_WT = "TYKLILNGKTLKGETTTEAVDAATAEKVFKQYANDNGVDGEWTYDDATKTFTVTE"
+
+
+def test_cli_train_labels_predicts_with_uncertainty(tmp_path, capsys):
+    import pandas as pd
+
+    from seqdiff.cli import main
+    lab = tmp_path / "measured.csv"
+    lab.write_text("mutant,fitness\nT1A,0.5\nY2A,-1.0\nK3A,-0.2\nL4A,-2.0\nT1D,0.4\nY2F,0.1\n")
+    var = tmp_path / "variants.csv"
+    var.write_text("mutant\nT1A\nT1C\nY2A:K3A\nL4V\n")
+    out = tmp_path / "pred.csv"
+    assert main(["score", "-m", "protein", "--wt", GB1_WT, "--train-labels", str(lab), "--variants", str(var),
+                 "-o", str(out), "-q"]) == 0
+    d = pd.read_csv(out)
+    assert list(d["mutant"]) == ["T1A", "T1C", "Y2A:K3A", "L4V"]
+    assert {"score_masked_marginal", "blosum62", "fewshot_pred", "fewshot_sd", "fewshot_pred_sd"} <= set(d.columns)
+    assert list(d["in_training"]) == [True, False, False, False]
+    assert d["measured"].iloc[0] == 0.5 and d["measured"].iloc[1:].isna().all()
+    assert (d["fewshot_pred_sd"] > d["fewshot_sd"]).all() and (d["fewshot_sd"] > 0).all()
+    # --method none: no model, and without the site/blosum features an unseen substitution is the mean
+    out2 = tmp_path / "pred2.csv"
+    assert main(["score", "-m", "protein", "--wt", GB1_WT, "--train-labels", str(lab), "--method", "none",
+                 "--fewshot-features", "onehot", "-o", str(out2), "-q"]) == 0
+    d2 = pd.read_csv(out2)
+    assert len(d2) == 19 * len(GB1_WT) and "score_masked_marginal" not in d2
+    unseen = d2[~d2["in_training"]]["fewshot_pred"]
+    assert unseen.max() - unseen.min() < 1e-9
+
+
+def test_cli_train_labels_errors_are_one_line(tmp_path, capsys):
+    from seqdiff.cli import main
+    bad = tmp_path / "measured.csv"
+    bad.write_text("mutant,fitness\nT1A,0.5\nK3A,1\nY3A,2\n")
+    out = tmp_path / "pred.csv"
+    assert main(["score", "-m", "protein", "--wt", GB1_WT, "--train-labels", str(bad), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "measured.csv: row 3 ('Y3A')" in err and "position 3" in err
+    assert not out.exists() and not list(tmp_path.glob(".pred.csv*"))
+    ok = tmp_path / "ok.csv"
+    ok.write_text("mutant,fitness\nT1A,0.5\nK3A,1\n")
+    assert main(["score", "-m", "protein", "--wt", GB1_WT, "--train-labels", str(ok), "--fewshot-features",
+                 "onehot,bogus", "-o", str(out), "-q"]) == 2
+    assert "bogus" in capsys.readouterr().err
