@@ -143,7 +143,12 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, *, lambdas: Sequence[float] | float 
     x_mean = X.mean(0)
     scale = 1.0 / np.sqrt(penalty)
     Xt = (X - x_mean) * scale
-    U, s, V = _svd(Xt)
+    # a feature constant over the training rows (a substitution never seen) is exactly
+    # unidentifiable: its ridge weight is exactly 0 (not SVD round-off), and it is left out of the SVD
+    live = np.flatnonzero(np.ptp(X, axis=0) > 0)
+    U, s, V_live = _svd(Xt[:, live])
+    V = np.zeros((p, len(s)))
+    V[live] = V_live
     s2 = s ** 2
     loo = {}
     if len(lams) > 1:
@@ -272,12 +277,13 @@ def fit_fewshot(wt: str, mutants: Sequence[str], train_rows: Sequence[int], y_tr
 
 # ============================================================================ metrics
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation (average ranks for ties); NaN when either side is constant."""
+    """Spearman's rank correlation (average ranks for ties); 0 when either side is constant (a constant
+    prediction ranks nothing)."""
     from scipy.stats import rankdata
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     ra, rb = rankdata(a), rankdata(b)
     if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
+        return 0.0
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
