@@ -226,6 +226,11 @@ def run_score(args) -> int:
         table = read_variants(args.variants, wt, column=args.column)
         source, n_rows = args.variants, len(table)
     model = _load(args)
+    if args.homologs:
+        if args.fasta:
+            raise ValueError("--homologs scores variants of a wild type; it does not take --fasta")
+        from .fewshot_cli import family_for
+        model = family_for(args, model, wt)
     if args.fasta:
         tok = model.tokenizer
         for i, q in zip(ids, seqs):
@@ -238,7 +243,8 @@ def run_score(args) -> int:
     chunk = args.batch_size * CHUNK_BATCHES
     methods = args.method or ["auto"]
     fingerprint = [file_digest(source), file_digest(model_path(args)), args.n_t, args.seed, args.batch_size,
-                   methods, args.column, wt if not args.fasta else None]
+                   methods, args.column, wt if not args.fasta else None,
+                   file_digest(args.homologs) if args.homologs else None]
     cols: list[str] = []
     unscored = [0]
     with _tqdm(n_rows, "scoring", not args.quiet, unit="row") as bar:

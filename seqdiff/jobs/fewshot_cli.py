@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_fewshot_args", "score_fewshot"]
+__all__ = ["add_fewshot_args", "score_fewshot", "family_for"]
 
 
 def add_fewshot_args(p) -> None:
@@ -37,6 +37,31 @@ def add_fewshot_args(p) -> None:
     g.add_argument("--aug-ratio", type=float, default=1e-3,
                    help="penalty of the zero-shot features relative to the one-hot weights (small: with few "
                         "labels the prediction follows the zero-shot ranking)")
+    _add_family_args(p)
+
+
+def _add_family_args(p) -> None:
+    g = p.add_argument_group("family-aware scoring (with homologs)")
+    g.add_argument("--homologs", metavar="FILE", default=None,
+                   help="the wild type's homologs (Stockholm, A2M/A3M, aligned or unaligned FASTA): fine-tune "
+                        "the model on them (EVmutation 80 %% identity weights) and score with the result; the "
+                        "family model is cached by the file's SHA-256 and reused")
+    g.add_argument("--family-steps", type=int, default=300, help="fine-tuning steps (batches of 16)")
+    g.add_argument("--family-lr", type=float, default=1e-4, help="fine-tuning learning rate")
+    g.add_argument("--family-cache", default=None,
+                   help="folder of cached family models (default $SEQDIFF_CACHE/family or ~/.cache/seqdiff/family)")
+
+
+def family_for(args, model, wt: str):
+    """The model to score with: ``model`` itself, or its family fine-tune when ``--homologs`` is given."""
+    if not getattr(args, "homologs", None):
+        return model
+    from ..pretrained import resolve_model
+    from .family import family_model
+    fam, _ = family_model(model, resolve_model(args.model), args.homologs, wt, steps=args.family_steps,
+                          lr=args.family_lr, seed=args.seed, cache_dir=args.family_cache,
+                          log=(lambda m: None) if args.quiet else None)
+    return fam
 
 
 def score_fewshot(args) -> int:
@@ -69,6 +94,8 @@ def score_fewshot(args) -> int:
         targets = single_mutant_scan(wt)[["mutant"]]
     methods = [m for m in (args.method or ["auto"])]
     use_model = methods != ["none"]
+    if args.homologs and not use_model:
+        raise ValueError("--homologs needs a model to fine-tune; drop --method none")
     if "none" in methods and use_model:
         raise ValueError("--method none cannot be combined with other methods")
     feats = {f.strip() for f in args.fewshot_features.split(",") if f.strip()}
@@ -81,7 +108,7 @@ def score_fewshot(args) -> int:
     zcols: list[str] = []
     if use_model:
         from .scoring import check_variants, score_variants
-        model = _load(args)
+        model = family_for(args, _load(args), wt)
         table = read_variants(pd.DataFrame({"mutant": union}), wt)
         check_variants(model, wt, table)
         scored = score_variants(model, wt, table, methods=methods, n_t=args.n_t, seed=args.seed,
