@@ -497,6 +497,14 @@ def _run_scoring(domain, model, wt, table, kind, note=None):
 
 
 def variant_tab(domain, model):
+    _variant_tab(domain, model)
+    wt = C.clean_wild_type(ss.get(f"wt_{domain}", ""))
+    if domain == "protein" and wt:
+        from _variants import fewshot_section  # measured variants and homologs (few-shot, family)
+        fewshot_section(domain, model, wt)
+
+
+def _variant_tab(domain, model):
     if domain not in ("dna", "protein"):
         st.info("Variant scoring is for DNA and protein models (substitutions in DMS notation such as A23G). "
                 "Choose the DNA or Protein domain in the sidebar.")

@@ -144,6 +144,43 @@ def _gb1_singles(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------ benchmarks/bench_variants.py results
+_ZS_LABEL = {"blosum62": "BLOSUM62", "masked_marginal": "masked marginal, joint (shipped protein model)",
+             "masked_marginal_additive": "masked marginal, additive (sum of singles)",
+             "family (jackhmmer homologs)": "family model (fine-tuned on jackhmmer homologs)",
+             "elbo": "ELBO difference, joint"}
+_SUP = ("one-hot ridge", "one-hot + masked marginal (Hsu)", "few-shot augmented")
+
+
+@table("variant-effects")
+def _variant_effects(results: Path) -> str:
+    r = _load(results, "variants.json")
+    sizes = r["sizes"]
+    out = []
+    for metric, name in (("spearman", "Spearman"), ("ndcg10", "NDCG@top 10 %")):
+        lines = [f"**{name}** (zero-shot: over every variant, or the random subsample shown; n = labelled "
+                 f"training variants: mean ± sd over {r['splits']} random splits, scored on all the others)\n",
+                 "| assay | method | zero-shot | " + " | ".join(f"n = {n}" for n in sizes) + " | s / 1k variants |",
+                 "|---|---|---|" + "---|" * len(sizes) + "---|"]
+        for assay, a in r["assays"].items():
+            label = f"{assay} ({a['n']:,})"
+            for z in a["zero_shot"]:
+                sub = f" (n = {z['n']})" if z["n"] != a["n"] else ""
+                lines.append(f"| {label} | {_ZS_LABEL.get(z['method'], z['method'])} | {z[metric]:+.3f}{sub} | "
+                             + " | ".join("" for _ in sizes) + f" | {z['s_per_1k']:.3g} |")
+                label = ""
+            for m in _SUP:
+                by = {row["size"]: row for row in a["supervised"] if row["method"] == m}
+                if not by:
+                    continue
+                cells = [f"{by[n][metric]:+.3f} ± {by[n][metric + '_sd']:.3f}" if n in by else "—" for n in sizes]
+                cost = max(row["s_per_1k"] for row in by.values())
+                lines.append(f"| {label} | {m} | | " + " | ".join(cells) + f" | {cost:.3g} |")
+                label = ""
+        out.append("\n".join(lines) + "\n")
+    return "\n".join(out)
+
+
 # ------------------------------------------------------------ benchmarks/bench_correct.py results
 def _pct(v: float, nd: int = 2) -> str:
     return f"{100 * v:.{nd}f} %"

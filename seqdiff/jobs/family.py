@@ -46,9 +46,20 @@ def _sha_file(path) -> str:
     return h.hexdigest()
 
 
+def _sha_state(model) -> str:
+    """A digest of a model's weights and recipe (when it has no file, e.g. in the app)."""
+    h = hashlib.sha256(json.dumps(model.cfg.to_dict(), sort_keys=True, default=str).encode())
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def family_model(base, base_path, homologs_path, wt: str, *, steps: int = 300, batch_size: int = 16,
                  lr: float = 1e-4, seed: int = 0, cache_dir=None, log=None):
     """``(model, info)``: ``base`` fine-tuned on the homologs in ``homologs_path`` (or the cached result).
+
+    ``base_path``: the base model's file (its SHA-256 keys the cache), or ``None`` to key by its weights.
 
     ``info`` records the homolog count, N_eff, the dropped records, the training loss at the start and
     the end (nats per residue, over the last 10 % of steps), seconds, and the cache file.
@@ -61,7 +72,8 @@ def family_model(base, base_path, homologs_path, wt: str, *, steps: int = 300, b
     if steps < 1 or batch_size < 1 or not lr > 0:
         raise ValueError("family training needs steps >= 1, batch size >= 1 and lr > 0")
     log = log or (lambda msg: print(f"seqdiff: {msg}", file=sys.stderr))
-    key_parts = [FAMILY_FORMAT, _sha_file(homologs_path), _sha_file(base_path), wt, steps, batch_size, lr, seed]
+    base_key = _sha_file(base_path) if base_path is not None else _sha_state(base)
+    key_parts = [FAMILY_FORMAT, _sha_file(homologs_path), base_key, wt, steps, batch_size, lr, seed]
     key = hashlib.sha256(json.dumps(key_parts).encode()).hexdigest()[:20]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache / f"family-{key}.pt"

@@ -336,16 +336,26 @@ def learning_curve(wt: str, mutants: Sequence[str], y: np.ndarray, zero_shot: np
 
 
 # ============================================================================ labelled tables
-def read_labels(path, wt: str, *, label_column: str | None = None, column: str | None = None, offset: int = 0):
+def read_labels(path, wt: str, *, label_column: str | None = None, column: str | None = None, offset: int = 0,
+                source: str | None = None):
     """A validated table of measured variants: ``mutant`` (canonical) and ``y`` (the measurement).
 
     The measurement column is ``label_column``, or the first of :data:`LABEL_COLUMNS` present (any
     case), or the only numeric column. Errors name the file, the 1-based data row and the position:
     a variant that does not match the wild type, an empty or non-numeric measurement.
     """
+    import pandas as pd
+
     from .variants import _find_column, read_variants
-    table = read_variants(path, wt, column=column, offset=offset)
-    source = str(path)
+    if isinstance(path, pd.DataFrame):  # e.g. an upload: ``source`` names it in errors
+        try:
+            table = read_variants(path, wt, column=column, offset=offset)
+        except VariantError as e:
+            raise VariantError(e.reason, mutant=e.mutant, row=e.row, position=e.position, source=source) from None
+        source = source or "the table"
+    else:
+        table = read_variants(path, wt, column=column, offset=offset)
+        source = str(path)
     cols = [c for c in table.columns if c not in ("mutant", "sequence", "num_mutations", "positions")]
     if label_column is not None:
         if label_column not in table.columns:
@@ -354,13 +364,11 @@ def read_labels(path, wt: str, *, label_column: str | None = None, column: str |
     else:
         lcol = _find_column(cols, LABEL_COLUMNS)
         if lcol is None:
-            import pandas as pd
             numeric = [c for c in cols if pd.api.types.is_numeric_dtype(table[c])]
             if len(numeric) != 1:
                 raise ValueError(f"{source}: cannot tell which column is the measurement (columns {cols}); "
                                  f"pass --label-column")
             lcol = numeric[0]
-    import pandas as pd
     vals = pd.to_numeric(table[lcol], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(vals))
     if len(bad):
