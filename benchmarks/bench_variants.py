@@ -19,8 +19,9 @@ Methods:
   fine-tuned 300 steps on the EVmutation-weighted homologs, :mod:`seqdiff.jobs.family`), masked marginal;
 * supervised at each training size n (random labelled variants, evaluated on all the others,
   ``--splits`` splits per size, mean ± sd): one-hot ridge (one weight per substitution, Hsu et al.'s
-  baseline), and few-shot augmented ridge = one-hot + site + masked marginal + BLOSUM62 features,
-  plus the ablation one-hot + masked marginal (Hsu et al.'s augmented model exactly).
+  baseline), and few-shot augmented ridge = one-hot + site + masked marginal + BLOSUM62 features
+  (zero-shot weights kept non-negative), plus the ablation one-hot + masked marginal, unconstrained
+  (Hsu et al.'s augmented model exactly).
   Ridge strength by exact leave-one-out CV on the training variants only.
 
 Seconds per 1,000 variants on 2 CPU threads: zero-shot scoring time / variants; for the
@@ -158,7 +159,8 @@ def supervised(wt, mutants, y, Z, feats: dict, sizes, splits, seed, zero: dict) 
     rows = []
     n = len(y)
     models = {name: FewShotModel(wt, mutants, Z[:, cols] if cols else None, one_hot=oh, site=site)
-              for name, (oh, site, cols) in feats.items()}
+              for name, (oh, site, cols, _) in feats.items()}
+    nonneg = {name: nn for name, (_, _, _, nn) in feats.items()}
     models.update(zero)
     for size in sizes:
         if size > 0.8 * n:
@@ -173,7 +175,7 @@ def supervised(wt, mutants, y, Z, feats: dict, sizes, splits, seed, zero: dict) 
                 if isinstance(m, np.ndarray):  # a zero-shot score: nothing to fit
                     pred = m[te]
                 else:
-                    m.fit(tr, y[tr])
+                    m.fit(tr, y[tr], nonneg=nonneg[name])
                     pred = m.predict(te, with_sd=False)
                 secs.append((time.perf_counter() - t0) / len(te) * 1000)
                 rho.append(spearman(pred, y[te]))
@@ -220,9 +222,9 @@ def main(argv=None) -> int:
             print(f"  {name:32s} zero-shot: Spearman {zrows[-1]['spearman']:+.3f}, NDCG@10% "
                   f"{zrows[-1]['ndcg10']:.3f} ({zrows[-1]['s_per_1k']:.3f} s/1k, n={len(yy)})", flush=True)
         Z = np.stack([zs["masked_marginal"][0], zs["blosum62"][0]], 1)
-        feats = {"one-hot ridge": (True, False, []),
-                 "one-hot + masked marginal (Hsu)": (True, False, [0]),
-                 "few-shot augmented": (True, True, [0, 1])}
+        feats = {"one-hot ridge": (True, False, [], False),
+                 "one-hot + masked marginal (Hsu)": (True, False, [0], False),
+                 "few-shot augmented": (True, True, [0, 1], True)}
         zero = {"BLOSUM62 (held-out)": zs["blosum62"][0], "masked marginal (held-out)": zs["masked_marginal"][0]}
         srows = supervised(wt, mutants, y, Z, feats, sizes, args.splits, args.seed, zero)
         cost = {r["method"]: r["s_per_1k"] for r in zrows}

@@ -261,3 +261,22 @@ def test_cli_train_labels_errors_are_one_line(tmp_path, capsys):
     assert main(["score", "-m", "protein", "--wt", GB1_WT, "--train-labels", str(ok), "--fewshot-features",
                  "onehot,bogus", "-o", str(out), "-q"]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_negative_zero_shot_weights_are_dropped_and_refitted():
+    """A zero-shot score anti-correlated with the labels: unconstrained ridge gives it a negative weight;
+    by default it is dropped, and the fit equals the fit without that feature."""
+    rng = np.random.default_rng(3)
+    wt = "ACDEFGHIKL"
+    muts = [f"{wt[i]}{i + 1}{a}" for i in range(10) for a in "MNPQRSTVWY"]
+    good = rng.normal(size=100)
+    y = good + 0.1 * rng.normal(size=100)
+    bad = -y + 0.3 * rng.normal(size=100)
+    tr = rng.choice(100, 30, replace=False)
+    free = FewShotModel(wt, muts, np.stack([good, bad], 1)).fit(tr, y[tr], nonneg=False)
+    assert free.fit_.coef[-1] < 0 and free.dropped_ == []
+    con = FewShotModel(wt, muts, np.stack([good, bad], 1)).fit(tr, y[tr])
+    assert con.dropped_ == ["zero_shot_2"]
+    only = FewShotModel(wt, muts, good[:, None]).fit(tr, y[tr], nonneg=False)
+    np.testing.assert_allclose(con.predict(with_sd=False), only.predict(with_sd=False), rtol=1e-10)
+    np.testing.assert_allclose(con.predict()[1], only.predict()[1], rtol=1e-10)  # and the same sd

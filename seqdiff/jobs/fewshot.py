@@ -20,6 +20,9 @@ prediction falls back to the zero-shot ranking instead of to the mean), in close
 
     w = (Xcᵀ Xc + λ R)⁻¹ Xcᵀ (y - ȳ),   b = ȳ - x̄ᵀ w        (Xc: columns centred on the training rows)
 
+Zero-shot weights are kept non-negative by default (a feature fitted with a negative weight is
+dropped and the rest refitted; see :meth:`FewShotModel.fit`).
+
 ``λ`` is picked from a grid by exact leave-one-out cross-validation: the fit is a linear smoother
 ``ŷ = H y`` with ``H = 11ᵀ/n + X̃ (X̃ᵀX̃ + λI)⁻¹ X̃ᵀ`` (``X̃ = Xc R^{-1/2}``), so the LOO residual of
 row ``i`` is ``(y_i - ŷ_i) / (1 - H_ii)``, for every ``λ`` from one SVD of ``X̃``.
@@ -249,8 +252,25 @@ class FewShotModel:
         return pen
 
     def fit(self, rows: Sequence[int], y: np.ndarray, *, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
-            aug_ratio: float = 1e-3) -> "FewShotModel":
-        self.fit_ = fit_ridge(self.features(rows), y, lambdas=lambdas, penalty=self.penalty(aug_ratio))
+            aug_ratio: float = 1e-3, nonneg: bool = True) -> "FewShotModel":
+        """Fit on ``rows``. ``nonneg``: a zero-shot feature whose fitted weight comes out negative is
+        dropped and the rest refitted (until none is negative): the scores are oriented so that higher
+        means fitter, and with a handful of noisy labels a negative weight is far more often noise than
+        an anti-correlated predictor (``nonneg=False`` is Hsu et al.'s unconstrained regression)."""
+        X = self.features(rows)
+        pen = self.penalty(aug_ratio)
+        keep = np.ones(X.shape[1], dtype=bool)
+        zcols = [self.n_onehot + k for k, name in enumerate(self.dense_names) if name.startswith("zero_shot")]
+        while True:
+            fit = fit_ridge(X[:, keep], y, lambdas=lambdas, penalty=pen[keep])
+            coef = np.zeros(X.shape[1])
+            coef[keep] = fit.coef
+            neg = [j for j in zcols if keep[j] and coef[j] < 0] if nonneg else []
+            if not neg:
+                break
+            keep[neg] = False
+        self.fit_, self.keep_ = fit, keep
+        self.dropped_ = [self.dense_names[j - self.n_onehot] for j in zcols if not keep[j]]
         return self
 
     def predict(self, rows: Sequence[int] | None = None, *, with_sd: bool = True, chunk: int = 4096):
@@ -258,7 +278,7 @@ class FewShotModel:
         if self.fit_ is None:
             raise RuntimeError("fit first")
         rows = np.arange(len(self.mutants)) if rows is None else np.asarray(rows, dtype=int)
-        outs = [self.fit_.predict(self.features(rows[s:s + chunk]), with_sd=with_sd)
+        outs = [self.fit_.predict(self.features(rows[s:s + chunk])[:, self.keep_], with_sd=with_sd)
                 for s in range(0, len(rows), chunk)]
         if not outs:
             return (np.zeros(0),) * 3 if with_sd else np.zeros(0)
@@ -269,19 +289,21 @@ class FewShotModel:
 
 def fit_fewshot(wt: str, mutants: Sequence[str], train_rows: Sequence[int], y_train: np.ndarray,
                 zero_shot: np.ndarray | None = None, *, one_hot: bool = True, site: bool = False, offset: int = 0,
-                lambdas: Sequence[float] = DEFAULT_LAMBDAS, aug_ratio: float = 1e-3) -> FewShotModel:
+                lambdas: Sequence[float] = DEFAULT_LAMBDAS, aug_ratio: float = 1e-3, nonneg: bool = True
+                ) -> FewShotModel:
     """Fit the augmented regression on ``train_rows`` of ``mutants`` (labels ``y_train``)."""
     return FewShotModel(wt, mutants, zero_shot, one_hot=one_hot, site=site, offset=offset).fit(
-        train_rows, y_train, lambdas=lambdas, aug_ratio=aug_ratio)
+        train_rows, y_train, lambdas=lambdas, aug_ratio=aug_ratio, nonneg=nonneg)
 
 
 # ============================================================================ metrics
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rank correlation (average ranks for ties); 0 when either side is constant (a constant
     prediction ranks nothing)."""
-    from scipy.stats import rankdata
+    import pandas as pd  # average ranks for ties (pandas is a core dependency, scipy is not)
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ra, rb = rankdata(a), rankdata(b)
+    ra = pd.Series(a).rank(method="average").to_numpy()
+    rb = pd.Series(b).rank(method="average").to_numpy()
     if ra.std() == 0 or rb.std() == 0:
         return 0.0
     return float(np.corrcoef(ra, rb)[0, 1])
@@ -307,7 +329,7 @@ def ndcg_top(y_true: np.ndarray, y_pred: np.ndarray, frac: float = 0.1) -> float
 def learning_curve(wt: str, mutants: Sequence[str], y: np.ndarray, zero_shot: np.ndarray | None = None, *,
                    sizes: Sequence[int] = (8, 32, 128, 512, 2048), splits: int = 5, seed: int = 0,
                    one_hot: bool = True, site: bool = False, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
-                   aug_ratio: float = 1e-3, max_test: int | None = None) -> list[dict]:
+                   aug_ratio: float = 1e-3, nonneg: bool = True, max_test: int | None = None) -> list[dict]:
     """Train on ``size`` random labelled variants, evaluate on the rest (or ``max_test`` of them),
     ``splits`` times per size; rows ``{size, split, spearman, ndcg10, lam, seconds}``. Sizes that leave
     fewer than 20 % of the variants to test on are skipped."""
@@ -326,7 +348,7 @@ def learning_curve(wt: str, mutants: Sequence[str], y: np.ndarray, zero_shot: np
             if max_test is not None and len(te) > max_test:
                 te = te[:max_test]
             t0 = time.perf_counter()
-            model.fit(tr, y[tr], lambdas=lambdas, aug_ratio=aug_ratio)
+            model.fit(tr, y[tr], lambdas=lambdas, aug_ratio=aug_ratio, nonneg=nonneg)
             pred = model.predict(te, with_sd=False)
             dt = time.perf_counter() - t0
             out.append({"size": int(size), "split": s, "spearman": spearman(pred, y[te]),

@@ -146,6 +146,9 @@ def score_fewshot(args) -> int:
             res = res.drop(columns=c)
     write_atomic(out, res.to_csv(index=False, lineterminator="\n"))
     feats = " + ".join([f for f in ("onehot", "site") if f in feats] + zcols)
+    if fs.dropped_:
+        names = {f"zero_shot_{k + 1}": c for k, c in enumerate(zcols)}
+        feats += f"; dropped for a negative weight: {', '.join(names[d] for d in fs.dropped_)}"
     X = fs.features(train_rows)
     loo = y - loo_residuals(X, y, fs.fit_.lam, fs.penalty(args.aug_ratio))
     rmse = float(np.sqrt(np.mean((loo - y) ** 2)))
