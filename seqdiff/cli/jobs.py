@@ -172,10 +172,7 @@ def configure_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", action="append", default=None,
                    choices=["auto", "masked_marginal", "elbo", "ar", "none"],
                    help="repeatable; auto = masked marginal for masked models, ELBO otherwise (none: no model, "
-                        "with --train-labels). Multi-mutants: masked marginal masks all mutated positions at "
-                        "once and sums their log-odds in that shared context (joint context, additive "
-                        "read-out); ELBO and ar score the whole variant sequence jointly; BLOSUM62 and one-hot "
-                        "ridge are additive")
+                        "with --train-labels); multi-mutants: see --multi")
     p.add_argument("--n-t", type=int, default=16, help="time points per ELBO estimate")
     p.add_argument("--out", "-o", required=True, help="output CSV (the input with score columns appended)")
     p.add_argument("--resume", action="store_true",
@@ -244,7 +241,7 @@ def run_score(args) -> int:
     methods = args.method or ["auto"]
     fingerprint = [file_digest(source), file_digest(model_path(args)), args.n_t, args.seed, args.batch_size,
                    methods, args.column, wt if not args.fasta else None,
-                   file_digest(args.homologs) if args.homologs else None]
+                   file_digest(args.homologs) if args.homologs else None, args.multi]
     cols: list[str] = []
     unscored = [0]
     with _tqdm(n_rows, "scoring", not args.quiet, unit="row") as bar:
@@ -258,6 +255,11 @@ def run_score(args) -> int:
                 if args.fasta:
                     df = score_sequences(model, ids[start:start + chunk], seqs[start:start + chunk], n_t=args.n_t,
                                          seed=args.seed, batch_size=args.batch_size, offset=start)
+                elif args.multi == "additive":
+                    from .multimutant import additive_scores
+                    df = additive_scores(lambda w, t: score_variants(model, w, t, methods=methods, n_t=args.n_t,
+                                                                     seed=args.seed, batch_size=args.batch_size),
+                                         wt, table.iloc[start:start + chunk])
                 else:
                     df = score_variants(model, wt, table.iloc[start:start + chunk], methods=methods,
                                         n_t=args.n_t, seed=args.seed, batch_size=args.batch_size)

@@ -19,6 +19,8 @@ __all__ = ["add_fewshot_args", "score_fewshot", "family_for"]
 
 
 def add_fewshot_args(p) -> None:
+    from .multimutant import MULTI_HELP
+    p.add_argument("--multi", choices=["joint", "additive"], default="joint", help=MULTI_HELP)
     g = p.add_argument_group("few-shot scoring (with measured variants)")
     g.add_argument("--train-labels", metavar="CSV", default=None,
                    help="measured variants (a mutant column and a measurement column): fit a ridge regression "
@@ -111,8 +113,14 @@ def score_fewshot(args) -> int:
         model = family_for(args, _load(args), wt)
         table = read_variants(pd.DataFrame({"mutant": union}), wt)
         check_variants(model, wt, table)
-        scored = score_variants(model, wt, table, methods=methods, n_t=args.n_t, seed=args.seed,
-                                batch_size=args.batch_size)
+        def score(w, t):
+            return score_variants(model, w, t, methods=methods, n_t=args.n_t, seed=args.seed,
+                                  batch_size=args.batch_size)
+        if args.multi == "additive":
+            from .multimutant import additive_scores
+            scored = additive_scores(score, wt, table)
+        else:
+            scored = score(wt, table)
         zcols = [c for c in scored.columns if c.startswith("score_") and c not in ("score_status",)
                  and not c.endswith("_se")]
         Z = scored[zcols].to_numpy(dtype=float)
