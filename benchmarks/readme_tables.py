@@ -159,7 +159,8 @@ def _variant_effects(results: Path) -> str:
     out = []
     for metric, name in (("spearman", "Spearman"), ("ndcg10", "NDCG@top 10 %")):
         lines = [f"**{name}** (zero-shot: over every variant, or the random subsample shown; n = labelled "
-                 f"training variants: mean ± sd over {r['splits']} random splits, scored on all the others)\n",
+                 f"training variants: mean ± sd over {r['splits']} random splits, scored on all the others; "
+                 f"s / 1k variants for a regression: fit + predict at its largest n, plus its zero-shot features)\n",
                  "| assay | method | zero-shot | " + " | ".join(f"n = {n}" for n in sizes) + " | s / 1k variants |",
                  "|---|---|---|" + "---|" * len(sizes) + "---|"]
         for assay, a in r["assays"].items():
