@@ -242,6 +242,11 @@ def test_cli_train_labels_predicts_with_uncertainty(tmp_path, capsys):
                  "--fewshot-features", "onehot", "-o", str(out2), "-q"]) == 0
     d2 = pd.read_csv(out2)
     assert len(d2) == 19 * len(GB1_WT) and "score_masked_marginal" not in d2
+    out3 = tmp_path / "pred3.csv"
+    assert main(["score", "-m", "protein", "--wt", GB1_WT, "--train-labels", str(lab), "--method", "none",
+                 "--regressor", "gp", "-o", str(out3), "-q"]) == 0
+    d3 = pd.read_csv(out3)
+    assert len(d3) == 19 * len(GB1_WT) and (d3["fewshot_pred_sd"] >= d3["fewshot_sd"]).all()
     unseen = d2[~d2["in_training"]]["fewshot_pred"]
     assert unseen.max() - unseen.min() < 1e-9
 
@@ -305,3 +310,37 @@ def test_cli_multi_additive_is_the_sum_of_single_scores(tmp_path):
     # joint masked marginal reads each substitution with the other position masked too: not the sum
     assert j["score_masked_marginal"].iloc[2] != pytest.approx(a["score_masked_marginal"].iloc[2], abs=1e-6)
     assert list(a["score_status"])[3].startswith("not scored")
+
+
+def test_gp_interpolates_noiseless_points_and_matches_the_explicit_posterior():
+    from seqdiff.jobs.fewshot import fit_gp
+    X, y = _problem(10, 3, noise=0.0, seed=7)
+    gp = fit_gp(X, y, signals=(1.0,), noises=(0.0,))
+    mean, sd, _ = gp.predict(X, with_sd=True)
+    np.testing.assert_allclose(mean, y, atol=1e-4)
+    assert sd.max() < 1e-3  # zero variance at a noiseless fitted point
+    # the posterior at new points, by explicit inversion (independent of the Cholesky route)
+    X2, y2 = _problem(12, 3, noise=0.5, seed=8)
+    gp = fit_gp(X2, y2, signals=(1.0,), noises=(0.3,), length2=2.0)
+    v = y2.var()
+    K = v * np.exp(-((X2[:, None] - X2[None]) ** 2).sum(-1) / 4.0) + (0.3 * v + 1e-10) * np.eye(12)
+    Xs = np.random.default_rng(1).normal(size=(5, 3))
+    Ks = v * np.exp(-((Xs[:, None] - X2[None]) ** 2).sum(-1) / 4.0)
+    Kinv = np.linalg.inv(K)
+    mean, sd, pred_sd = gp.predict(Xs, with_sd=True)
+    np.testing.assert_allclose(mean, y2.mean() + Ks @ Kinv @ (y2 - y2.mean()), rtol=1e-8)
+    np.testing.assert_allclose(sd ** 2, v - np.einsum("ij,jk,ik->i", Ks, Kinv, Ks), rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(pred_sd ** 2, sd ** 2 + 0.3 * v + 1e-10, rtol=1e-8)
+    # marginal likelihood: little noise for noiseless data, much for labels unrelated to the features
+    ml0 = fit_gp(X, y).log_ml
+    assert max(ml0, key=ml0.get)[1] == 1e-3
+    rng = np.random.default_rng(5)
+    Xr, yr = rng.normal(size=(40, 3)), rng.normal(size=40)
+    ml = fit_gp(Xr, yr).log_ml
+    assert max(ml, key=ml.get)[1] == 1.0
+    # through FewShotModel
+    wt = "ACDEFGHIKL"
+    muts = [f"{wt[i]}{i + 1}{a}" for i in range(10) for a in "MNPQRSTVWY"]
+    z = rng.normal(size=100)
+    fm = FewShotModel(wt, muts, z[:, None]).fit(np.arange(40), 2 * z[:40], regressor="gp")
+    assert spearman(fm.predict(np.arange(40, 100), with_sd=False), z[40:]) > 0.9

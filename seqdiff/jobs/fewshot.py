@@ -50,7 +50,7 @@ import numpy as np
 
 from .variants import VariantError, parse_mutant
 
-__all__ = ["ALPHABET", "RidgeFit", "fit_ridge", "loo_residuals", "one_hot_index", "FewShotModel",
+__all__ = ["ALPHABET", "RidgeFit", "fit_ridge", "GPFit", "fit_gp", "loo_residuals", "one_hot_index", "FewShotModel",
            "fit_fewshot", "spearman", "ndcg_top", "learning_curve", "read_labels", "LABEL_COLUMNS",
            "DEFAULT_LAMBDAS"]
 
@@ -171,6 +171,87 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, *, lambdas: Sequence[float] | float 
                     sigma2=sigma2, dof=dof, loo_mse=loo, _V=V, _s2=s2)
 
 
+# ============================================================================ Gaussian process
+@dataclass
+class GPFit:
+    """A Gaussian-process regression on the feature vectors (see :func:`fit_gp`)."""
+
+    X: np.ndarray  # [n, p] training features
+    alpha: np.ndarray  # (K + σn² I)⁻¹ (y - m)
+    L: np.ndarray  # Cholesky factor of K + σn² I
+    mean: float
+    signal: float  # σf²
+    noise: float  # σn²
+    length2: float  # ℓ²
+    log_ml: dict = field(default_factory=dict)  # (σf², σn²) -> log marginal likelihood
+    _Linv: np.ndarray | None = None
+
+    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        return _rbf(A, B, self.signal, self.length2)
+
+    def predict(self, X: np.ndarray, *, with_sd: bool = False, chunk: int = 4096):
+        """``mean`` or ``(mean, sd, pred_sd)``: ``sd²`` = posterior variance of f, ``pred_sd²`` adds σn²."""
+        X = np.asarray(X, dtype=float)
+        Ks = self.kernel(X, self.X)
+        mean = self.mean + Ks @ self.alpha
+        if not with_sd:
+            return mean
+        if self._Linv is None:
+            self._Linv = np.linalg.inv(self.L)
+        v = self._Linv @ Ks.T
+        var = np.maximum(self.signal - (v ** 2).sum(0), 0.0)
+        return mean, np.sqrt(var), np.sqrt(var + self.noise)
+
+
+def _sqdist(A, B):
+    return np.maximum((A ** 2).sum(1)[:, None] + (B ** 2).sum(1)[None, :] - 2.0 * A @ B.T, 0.0)
+
+
+def _rbf(A, B, signal, length2):
+    return signal * np.exp(-_sqdist(A, B) / (2.0 * length2))
+
+
+def fit_gp(X: np.ndarray, y: np.ndarray, *, signals: Sequence[float] = (0.25, 1.0, 4.0),
+           noises: Sequence[float] = (1e-3, 1e-2, 0.1, 0.3, 1.0), length2: float | None = None) -> GPFit:
+    """GP regression with a constant mean ``ȳ`` and the kernel ``σf² exp(-|x - x'|² / 2ℓ²)``.
+
+    ``ℓ²`` is the median squared distance between training rows (unless given); ``σf²`` and ``σn²``
+    (both as fractions of the labels' variance) are the pair of greatest log marginal likelihood
+    ``-½ rᵀ(K + σn²I)⁻¹r - ½ log|K + σn²I| - n/2 log 2π`` over the grid. With ``noises=(0,)`` (plus a
+    1e-10 jitter) it interpolates: zero variance at every training point.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if n < 2:
+        raise ValueError(f"few-shot fitting needs at least 2 labelled variants, got {n}")
+    if length2 is None:
+        d2 = _sqdist(X, X)[np.triu_indices(n, 1)]
+        length2 = float(np.median(d2)) if len(d2) and np.median(d2) > 0 else 1.0
+    m = float(y.mean())
+    r = y - m
+    scale = float(r.var()) if r.var() > 0 else 1.0
+    best, log_ml = None, {}
+    for sf in signals:
+        K0 = _rbf(X, X, sf * scale, length2)
+        for sn in noises:
+            K = K0 + (sn * scale + 1e-10) * np.eye(n)
+            try:
+                Lc = np.linalg.cholesky(K)
+            except np.linalg.LinAlgError:
+                continue
+            alpha = np.linalg.solve(Lc.T, np.linalg.solve(Lc, r))
+            ll = float(-0.5 * r @ alpha - np.log(np.diag(Lc)).sum() - 0.5 * n * np.log(2 * np.pi))
+            log_ml[(sf, sn)] = ll
+            if best is None or ll > best[0]:
+                best = (ll, sf, sn, Lc, alpha)
+    if best is None:
+        raise ValueError("the GP kernel matrix is not positive definite for any setting")
+    _, sf, sn, Lc, alpha = best
+    return GPFit(X=X, alpha=alpha, L=Lc, mean=m, signal=sf * scale, noise=sn * scale + 1e-10, length2=length2,
+                 log_ml=log_ml)
+
+
 # ============================================================================ features
 def one_hot_index(wt: str, mutants: Sequence[str], *, offset: int = 0, alphabet: str = ALPHABET
                   ) -> list[list[int]]:
@@ -252,8 +333,9 @@ class FewShotModel:
         return pen
 
     def fit(self, rows: Sequence[int], y: np.ndarray, *, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
-            aug_ratio: float = 1e-3, nonneg: bool = True) -> "FewShotModel":
-        """Fit on ``rows``. ``nonneg``: a zero-shot feature whose fitted weight comes out negative is
+            aug_ratio: float = 1e-3, nonneg: bool = True, regressor: str = "ridge") -> "FewShotModel":
+        """Fit on ``rows`` (``regressor``: ``ridge``, or ``gp``: :func:`fit_gp` on the same features).
+        ``nonneg``: a zero-shot feature whose fitted weight comes out negative is
         dropped and the rest refitted (until none is negative): the scores are oriented so that higher
         means fitter, and with a handful of noisy labels a negative weight is far more often noise than
         an anti-correlated predictor (``nonneg=False`` is Hsu et al.'s unconstrained regression)."""
@@ -271,6 +353,10 @@ class FewShotModel:
             keep[neg] = False
         self.fit_, self.keep_ = fit, keep
         self.dropped_ = [self.dense_names[j - self.n_onehot] for j in zcols if not keep[j]]
+        if regressor == "gp":  # a GP on the features ridge kept (so the zero-shot signs are checked the same way)
+            self.fit_ = fit_gp(X[:, keep], y)
+        elif regressor != "ridge":
+            raise ValueError(f"unknown regressor {regressor!r} (ridge | gp)")
         return self
 
     def predict(self, rows: Sequence[int] | None = None, *, with_sd: bool = True, chunk: int = 4096):

@@ -36,6 +36,10 @@ def add_fewshot_args(p) -> None:
                    help="comma-separated regression features besides the model's zero-shot score(s): onehot "
                         "(one weight per substitution), site (one per mutated position), blosum62 (the "
                         "substitution-matrix score, as a second augmented feature)")
+    g.add_argument("--regressor", choices=["ridge", "gp"], default="ridge",
+                   help="ridge (closed form, strength by leave-one-out CV; the benchmarked default) or gp (a "
+                        "Gaussian process with an RBF kernel on the same features, noise and signal by marginal "
+                        "likelihood; O(n³): for up to a few thousand labels)")
     g.add_argument("--aug-ratio", type=float, default=1e-3,
                    help="penalty of the zero-shot features relative to the one-hot weights (small: with few "
                         "labels the prediction follows the zero-shot ranking)")
@@ -136,7 +140,7 @@ def score_fewshot(args) -> int:
     y = labels["y"].to_numpy(dtype=float)
     if len(y) < 2:
         raise ValueError(f"{args.train_labels}: few-shot fitting needs at least 2 measured variants, got {len(y)}")
-    fs.fit(train_rows, y, aug_ratio=args.aug_ratio)
+    fs.fit(train_rows, y, aug_ratio=args.aug_ratio, regressor=args.regressor)
     rows = np.array([index[m] for m in targets["mutant"]], dtype=int)
     mean, sd, pred_sd = fs.predict(rows)
     res = targets.copy()
@@ -157,11 +161,16 @@ def score_fewshot(args) -> int:
     if fs.dropped_:
         names = {f"zero_shot_{k + 1}": c for k, c in enumerate(zcols)}
         feats += f"; dropped for a negative weight: {', '.join(names[d] for d in fs.dropped_)}"
-    X = fs.features(train_rows)
-    loo = y - loo_residuals(X, y, fs.fit_.lam, fs.penalty(args.aug_ratio))
-    rmse = float(np.sqrt(np.mean((loo - y) ** 2)))
-    print(f"fitted ridge on {len(y)} measured variants ({feats}): lambda {fs.fit_.lam:.3g} by leave-one-out "
-          f"CV, LOO RMSE {rmse:.3g} (labels sd {y.std():.3g}), noise sd {np.sqrt(fs.fit_.sigma2):.3g}",
-          file=sys.stderr)
+    if args.regressor == "ridge":
+        X = fs.features(train_rows)[:, fs.keep_]
+        loo = y - loo_residuals(X, y, fs.fit_.lam, fs.penalty(args.aug_ratio)[fs.keep_])
+        rmse = float(np.sqrt(np.mean((loo - y) ** 2)))
+        print(f"fitted ridge on {len(y)} measured variants ({feats}): lambda {fs.fit_.lam:.3g} by leave-one-out "
+              f"CV, LOO RMSE {rmse:.3g} (labels sd {y.std():.3g}), noise sd {np.sqrt(fs.fit_.sigma2):.3g}",
+              file=sys.stderr)
+    else:
+        print(f"fitted a GP on {len(y)} measured variants ({feats}): signal sd {np.sqrt(fs.fit_.signal):.3g}, "
+              f"noise sd {np.sqrt(fs.fit_.noise):.3g} by marginal likelihood (labels sd {y.std():.3g})",
+              file=sys.stderr)
     print(f"wrote {len(res)} rows to {out} (columns: {', '.join(zcols + ['fewshot_pred', 'fewshot_sd', 'fewshot_pred_sd'])})")
     return 0
