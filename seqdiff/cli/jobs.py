@@ -178,7 +178,7 @@ def configure_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run: rows are written to OUT.partial as they are scored, and "
                         "OUT appears when all are done; rerun with the same arguments and --resume")
-    from .fewshot_cli import add_fewshot_args
+    from ..jobs.fewshot_cli import add_fewshot_args
     add_fewshot_args(p)
 
 
@@ -194,7 +194,7 @@ def run_score(args) -> int:
     from ..jobs.variants import read_variants, variant_warnings
     _positive(args, "batch_size", "n_t")
     if args.train_labels:
-        from .fewshot_cli import score_fewshot
+        from ..jobs.fewshot_cli import score_fewshot
         return score_fewshot(args)
     if "none" in (args.method or []):
         raise ValueError("--method none is for --train-labels (one-hot ridge without a model)")
@@ -226,7 +226,7 @@ def run_score(args) -> int:
     if args.homologs:
         if args.fasta:
             raise ValueError("--homologs scores variants of a wild type; it does not take --fasta")
-        from .fewshot_cli import family_for
+        from ..jobs.fewshot_cli import family_for
         model = family_for(args, model, wt)
     if args.fasta:
         tok = model.tokenizer
@@ -256,7 +256,7 @@ def run_score(args) -> int:
                     df = score_sequences(model, ids[start:start + chunk], seqs[start:start + chunk], n_t=args.n_t,
                                          seed=args.seed, batch_size=args.batch_size, offset=start)
                 elif args.multi == "additive":
-                    from .multimutant import additive_scores
+                    from ..jobs.multimutant import additive_scores
                     df = additive_scores(lambda w, t: score_variants(model, w, t, methods=methods, n_t=args.n_t,
                                                                      seed=args.seed, batch_size=args.batch_size),
                                          wt, table.iloc[start:start + chunk])
