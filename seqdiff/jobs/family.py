@@ -139,7 +139,7 @@ def family_model(base, base_path, homologs_path, wt: str, *, steps: int = 300, b
         raise ValueError("family fine-tuning diverged (non-finite loss); try a smaller --family-lr")
     cache.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    from ..serialization import write_atomic
+    from ..atomic import write_atomic
     write_atomic(meta, json.dumps(info, indent=1) + "\n")
     log(f"family model: {info['n_homologs']} homologs (N_eff {info['n_eff']:.1f}), {steps} steps in "
         f"{info['seconds']:.0f} s, loss {info['loss_start']:.3f} -> {info['loss_end']:.3f} nats/residue; "

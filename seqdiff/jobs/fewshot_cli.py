@@ -74,7 +74,7 @@ def score_fewshot(args) -> int:
     import pandas as pd
 
     from ..data import read_fasta
-    from ..serialization import write_atomic
+    from ..atomic import write_atomic
     from ..cli.jobs import _load, check_outputs
     from .fewshot import FewShotModel, loo_residuals, read_labels
     from .variants import read_variants, single_mutant_scan
