@@ -105,7 +105,10 @@ def wait_for_job(at: AppTest, timeout: float = 60.0) -> AppTest:
     return at
 
 
-def generate(at: AppTest, domain: str, *, num: int = 12, steps: int = 8, seed: int = 0) -> AppTest:
+def generate(at: AppTest, domain: str, *, num: int = 12, steps: int = 8, seed: int = 0,
+             template: str | None = None) -> AppTest:
+    if template is not None:
+        at.text_area(key=f"template_{domain}").input(template)
     at.number_input(key=f"num_{domain}").set_value(num)
     at.number_input(key=f"steps_{domain}").set_value(steps)
     at.number_input(key=f"seed_{domain}").set_value(seed)
@@ -150,9 +153,41 @@ def test_mark_region_and_window_helpers(tiny_models):
     assert C.scan_window(300, 1, 300) == (1, C.MAX_SCAN_POSITIONS, C.scan_window(300, 1, 300)[2])
     assert "at most" in C.scan_window(300, 1, 300)[2]
     assert C.scan_window(50, 10, 20) == (10, 20, None)
-    table, note = C.logo_counts(["ACGT", "ACGA", "ACG", "TTTTT"], "ACGT")
-    assert len(table) == 4 and "most common length, 4" in note
-    assert table.loc[4, "T"] == pytest.approx(0.5)
+    groups = C.length_group_logos(["ACGT", "ACGA", "ACG", "TTTTT"], "ACGT")
+    assert [(L, note) for L, _, note in groups] == [(4, "the 2 candidates of length 4"),
+                                                    (3, "the 1 candidate of length 3"),
+                                                    (5, "the 1 candidate of length 5")]
+    assert groups[0][1].loc[4, "T"] == pytest.approx(0.5) and groups[2][1].loc[5, "T"] == 1.0
+
+
+def test_logo_over_mixed_lengths_aligned_by_template(tiny_models):
+    """Every candidate counts, whatever its length: columns are template positions, a variable free span
+    is left-aligned after the letters before it (right-aligned when it starts the template)."""
+    from seqdiff.jobs.generate import Candidate
+    from seqdiff.jobs.template import parse_template
+    from seqdiff.model import load_model
+
+    dna = load_model(tiny_models["dna"])
+    tmpl = parse_template("{1-2}TA{1-3}G", dna.tokenizer, domain="dna")
+
+    def cand(seq, spans):
+        fixed = []
+        for i, part in enumerate(["span", "TA", "span", "G"]):
+            fixed += [False] * spans[i // 2] if part == "span" else [True] * len(part)
+        return Candidate(id=seq, sequence=seq, ids=dna.tokenizer.encode(seq), fixed=fixed, span_lengths=spans)
+
+    cands = [cand("CTAAG", [1, 1]), cand("GCTACCCG", [2, 3]), cand("ATAGGG", [1, 2]), cand("GTTAAG", [2, 1])]
+    table, fixed, note = C.template_logo_counts(cands, tmpl, "ACGT")
+    # columns: [span 2 (right-aligned)] [T A] [span 3 (left-aligned)] [G]
+    assert len(table) == 2 + 2 + 3 + 1 and fixed == [(3, 4), (8, 8)]
+    assert "All 4 shown candidates" in note and "left-aligned" in note
+    expect = {1: {"G": 2}, 2: {"C": 2, "A": 1, "T": 1}, 3: {"T": 4}, 4: {"A": 4},
+              5: {"A": 2, "C": 1, "G": 1}, 6: {"C": 1, "G": 1}, 7: {"C": 1}, 8: {"G": 4}}
+    for col, counts in expect.items():
+        assert table.loc[col].to_dict() == {a: counts.get(a, 0) / 4 for a in "ACGT"}, col
+    # a candidate that does not follow the template letter by letter is refused (the app then draws groups)
+    with pytest.raises(ValueError, match="do not follow the template"):
+        C.template_logo_counts([Candidate("x", "ACTAG", [0, 1, 3, 0, 2], [True] * 5, [2, 1])], tmpl, "ACGT")
 
 
 def test_generation_matches_infill(tiny_models):
@@ -177,10 +212,10 @@ def test_opens_with_model_and_live_preview(app_env):
     assert at.sidebar.selectbox(key="model_choice_dna").value.startswith("Configured:")
     assert not errors(at)
     page = html_blocks(at)
-    assert '<span class="fixed">TTGACA</span><span class="free" title="free positions">17 free</span>' in page
-    # the tiny DNA model saw 64-base windows: the example template is padded to fill one
-    assert at.text_area(key="template_dna").value == "[N:27]TTGACA[N:17]TATAAT[N:5-8]"
-    assert any("Output length 61–64" in c.value for c in at.caption)
+    assert '<span class="free" title="free positions">27 free</span><span class="fixed">TATAAAA</span>' in page
+    # the tiny DNA model saw 64-base windows: the example core promoter is padded in front to fill one
+    assert at.text_area(key="template_dna").value == "[N:27]TATAAAA[N:30]"
+    assert any("Output length 64" in c.value for c in at.caption)
     assert any("windows of exactly 64 positions" in c.value for c in at.caption)
     # edit the template: the preview follows
     at.text_area(key="template_dna").input("GGG{4}CC").run()
@@ -397,7 +432,7 @@ def test_mark_region_helper(app_env):
 
 
 def test_generate_sort_filter_download(app_env, downloads):
-    at = generate(fresh(), "dna", num=12, steps=8)
+    at = generate(fresh(), "dna", num=12, steps=8, template="[N:27]TTGACA[N:17]TATAAT[N:5-8]")
     assert at.session_state["run_status"]["dna"][0] == "done"
     assert any("Generated 12 candidates" in s.value for s in at.success)
     assert any("model tiny-dna (model.pt) · ancestral sampler, 8 steps · seed 0" in c.value for c in at.caption)
