@@ -131,6 +131,17 @@ def read_download(path: Path, domain: str) -> list[tuple[str, str]]:
     return [(str(i + 1), line) for i, line in enumerate(text.splitlines())]
 
 
+def choose(page, combobox, option: str) -> None:
+    """Pick ``option`` in a Streamlit selectbox: click it open, type to filter the list, press Enter."""
+    from playwright.sync_api import expect
+
+    combobox.scroll_into_view_if_needed()
+    combobox.click()
+    page.keyboard.type(option)
+    page.keyboard.press("Enter")
+    expect(combobox).to_have_value(option)
+
+
 def _settle(page, quiet_ms: int = 400) -> None:
     """Wait until the app has finished its current rerun (Streamlit's status widget is gone)."""
     from playwright.sync_api import expect
@@ -140,10 +151,16 @@ def _settle(page, quiet_ms: int = 400) -> None:
 
 
 def designer_task(page, url: str, domain: str, downloads: Path, *, screenshot: Path | None = None,
-                  first_domain: bool = True) -> dict:
+                  first_domain: bool = True, log=None) -> dict:
     """Open the app, pick ``domain``, keep its default template, generate, wait for the first candidate,
     sort by ELBO, download the sequence file; returns timings and what was checked."""
     from playwright.sync_api import expect
+
+    t_start = time.perf_counter()
+
+    def stage(what: str) -> None:
+        if log is not None:
+            log(f"{domain}: {what} ({time.perf_counter() - t_start:.1f} s)")
 
     if first_domain:
         page.goto(url)
@@ -151,28 +168,27 @@ def designer_task(page, url: str, domain: str, downloads: Path, *, screenshot: P
     expect(page.locator("#sd-template-preview")).to_be_visible()
     select = sidebar.get_by_role("combobox", name="Domain")
     if select.input_value() != LABELS[domain]:
-        select.click()
-        page.get_by_role("option", name=LABELS[domain], exact=True).click()
-        expect(select).to_have_value(LABELS[domain])
+        choose(page, select, LABELS[domain])
         expect(page.locator("#sd-candidates")).to_have_count(0)  # the previous domain's results are gone
     _settle(page)
     expect(page.locator("#sd-template-preview")).to_be_visible()
     template = page.get_by_role("textbox", name="Template").input_value()
     num = int(page.get_by_role("spinbutton", name="Candidates").input_value())
     steps = int(page.get_by_role("spinbutton", name="Steps").input_value())
+    stage(f"generate {num} candidates, {steps} steps, template {template}")
     page.get_by_role("button", name="Generate", exact=True).click()
     t0 = time.perf_counter()
     first = page.get_by_text(re.compile(r"candidates so far|^Generated \d+ candidates")).first
     expect(first).to_be_visible()
     t_first = time.perf_counter() - t0
+    stage(f"first candidates after {t_first:.1f} s")
     expect(page.get_by_text(re.compile(rf"^Generated {num} candidates"))).to_be_visible()
     t_all = time.perf_counter() - t0
+    stage(f"all candidates after {t_all:.1f} s; sorting")
     # sort by the ELBO, best first
     _settle(page)
     sort = page.get_by_role("combobox", name="Sort by")
-    sort.click()
-    page.get_by_role("option", name="bits per token (best first)", exact=True).click()
-    expect(sort).to_have_value("bits per token (best first)")
+    choose(page, sort, "bits per token (best first)")
     _settle(page)
     rows = page.locator("#sd-candidates .sd-seq .sd-id")
     expect(rows.first).to_be_visible()
@@ -182,6 +198,7 @@ def designer_task(page, url: str, domain: str, downloads: Path, *, screenshot: P
         raise AssertionError(f"{domain}: not sorted by bits/token: {scores}")
     # download the candidates in the domain's format and read them back with a real parser
     kind = DOWNLOAD[domain]
+    stage(f"sorted; downloading {kind}")
     with page.expect_download() as dl:
         page.get_by_role("button", name=f"Download {kind}").click()
     path = Path(downloads) / dl.value.suggested_filename
@@ -197,6 +214,7 @@ def designer_task(page, url: str, domain: str, downloads: Path, *, screenshot: P
         shown = page.get_by_test_id("stMetric").filter(has_text="Valid molecules").inner_text()
         if f"{100 * valid / num:.0f}%" not in shown:
             raise AssertionError(f"smiles: RDKit parsed {valid} of {num} downloaded; the app shows {shown!r}")
+    stage("downloaded and read back")
     if screenshot is not None:
         page.get_by_text(re.compile(r"^\d+ candidates$")).first.scroll_into_view_if_needed()
         page.wait_for_timeout(300)
