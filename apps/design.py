@@ -711,9 +711,11 @@ def help_tab():
    loads your own `model.pt` or training checkpoint).
 2. Write a **template**: fixed letters stay, free spans are designed. The preview highlights the fixed letters.
    The *Mark a region* helper turns a pasted sequence and a selected region into a template.
-3. **Generate**; the run can be cancelled. Candidates are ranked by the ELBO bound in bits per token
-   (lower = more likely under the model).
-4. Sort, filter and **download** (FASTA / SMILES / text, and CSV with the scores).
+3. **Generate**; candidates appear batch by batch as they are sampled (their ELBO when scored), with an
+   estimate of the time left, and the run can be cancelled. Candidates are ranked by the ELBO bound in
+   bits per token (lower = more likely under the model). Each domain keeps its own settings.
+4. Sort, filter and **download** (FASTA / SMILES / text, and CSV with the scores); every plot has PNG
+   and SVG downloads.
 
 {TEMPLATE_HELP}
 
