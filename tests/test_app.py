@@ -882,7 +882,7 @@ def test_settings_kept_across_domain_switches(app_env):
     at.selectbox(key="sampler_dna").set_value("remdm").run()
     ok(at)
     set_domain(at, "smiles")
-    assert at.number_input(key="num_smiles").value == C.DESIGN_DEFAULTS["smiles"]["num"]
+    assert at.number_input(key="num_smiles").value == C.design_defaults("smiles")["num"]
     at.number_input(key="num_smiles").set_value(3).run()
     set_domain(at, "protein")
     set_domain(at, "dna")
