@@ -68,6 +68,8 @@ DEFAULT_WILD_TYPES = {
 }
 
 SCAN_ALPHABETS = {"protein": "ACDEFGHIKLMNPQRSTVWY", "dna": "ACGT"}
+#: Domains drawn as sequence logos, with the letters drawn.
+LOGO_ALPHABETS = {"dna": "ACGT", "rna": "ACGU", "protein": SCAN_ALPHABETS["protein"]}
 #: Longest position window of a "scan all single mutants" run.
 MAX_SCAN_POSITIONS = 100
 
@@ -542,11 +544,8 @@ def candidates_frame(cands, domain: str):
              "nll_stderr": None if c.nll_stderr is None else round(c.nll_stderr, 3),
              "fixed": sum(map(bool, c.fixed)),
              "span_lengths": ",".join(map(str, c.span_lengths))}
-        if domain == "smiles":
-            r["valid"] = bool(c.metrics.get("valid"))
-            r["canonical"] = c.metrics.get("canonical", "")
-        if domain == "dna":
-            r["gc"] = c.metrics.get("gc")
+        for k, v in c.metrics.items():  # the domain's own per-sequence columns (SMILES validity, GC, ...)
+            r[k] = bool(v) if k == "valid" else v
         rows.append(r)
     return pd.DataFrame(rows)
 
@@ -712,7 +711,7 @@ def logo_figure(table, domain: str, fixed_ranges: Sequence[tuple[int, int]] = ()
 
     L = len(table)
     fig, ax = plt.subplots(figsize=(min(max(4.0, 0.16 * L + 1.0), 24.0), 2.2), dpi=100)
-    logomaker.Logo(table, ax=ax, color_scheme="classic" if domain == "dna" else "chemistry",
+    logomaker.Logo(table, ax=ax, color_scheme="classic" if domain in ("dna", "rna") else "chemistry",
                    font_name="DejaVu Sans", vpad=0.03)
     for a, b in fixed_ranges:
         ax.axvspan(a - 0.5, b + 0.5, color="#ffc107", alpha=0.3, zorder=-1, lw=0)

@@ -405,7 +405,7 @@ def figure_downloads(png: bytes, svg: bytes, name: str, key: str) -> None:
 def logo_section(domain, shown, by_id, tmpl) -> None:
     seqs = list(shown["sequence"][:1000])
     cands = [by_id[i] for i in shown["id"][:1000]]
-    alphabet = "ACGT" if domain == "dna" else C.SCAN_ALPHABETS["protein"]
+    alphabet = C.LOGO_ALPHABETS[domain]
     st.markdown("**Sequence logo**")
     try:
         logos = [(C.template_logo_counts(cands, tmpl, alphabet), "aligned")] if tmpl is not None else []
@@ -483,21 +483,21 @@ def results_section(domain, model):
     m = st.columns(4)
     m[0].metric("Best bits/token", f"{df['bits_per_token'].min():.3f}")
     m[1].metric("Mean bits/token", f"{df['bits_per_token'].mean():.3f}")
-    if domain == "smiles":
+    if "validity" in res["extra"]:
         m[2].metric("Valid molecules", f"{res['extra']['validity']:.0%}")
         m[3].metric("Unique (of valid)", f"{res['extra']['uniqueness']:.0%}")
-    elif domain == "dna":
+    elif "gc" in df:
         m[2].metric("Mean GC", f"{df['gc'].mean():.1%}")
     # ---- filter and sort
     f1, f2, f3, f4 = st.columns([2, 1, 1, 2])
-    sort_options = [k for k in C.SORT_KEYS if k != "GC content" or domain == "dna"]
+    sort_options = [k for k in C.SORT_KEYS if k != "GC content" or "gc" in df]
     sort_by = f1.selectbox("Sort by", sort_options, key=f"sort_{domain}")
     descending = f2.checkbox("Descending", key=f"desc_{domain}")
     max_bits = f3.number_input("Max bits/token", min_value=0.0, value=None, step=0.1, key=f"maxbits_{domain}",
                                placeholder="no limit")
     pattern = f4.text_input("Must contain (regular expression)", key=f"pattern_{domain}", placeholder="e.g. GC{2}")
     valid_only = False
-    if domain == "smiles":
+    if "valid" in df:
         valid_only = st.checkbox("Valid molecules only", key=f"validonly_{domain}")
     try:
         shown = C.filter_sort(df, valid_only=valid_only, max_bits=max_bits, pattern=pattern or None,
@@ -539,7 +539,7 @@ def results_section(domain, model):
             st.image(_mol_grid_png(*grid))
             figure_downloads(_mol_grid_png(*grid), _mol_grid_svg(*grid), f"seqdiff_{domain}_molecules",
                              f"dl_grid_{domain}")
-    if domain in ("dna", "protein"):
+    if domain in C.LOGO_ALPHABETS:
         logo_section(domain, shown, by_id, res.get("tmpl"))
     if domain == "dna":
         st.markdown("**JASPAR motif matches** (both strands)")
