@@ -36,8 +36,30 @@ MODELS_ENV = "SEQDIFF_APP_MODELS"
 #: ``auto`` (default: CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
 DEVICE_ENV = "SEQDIFF_APP_DEVICE"
 
-#: Example templates, one per domain (each fits a 32-position text model and 64-position others).
+
+#: Example templates, one per domain, from the domain registry (``AppHints.template``), chosen for the
+#: shipped models (what each was trained on: configs/pretrained/, datasets/README.md); window models get a
+#: free span in front (DNA) or behind (text) that fills their training window (:func:`default_template`).
 DEFAULT_TEMPLATES = {n: _registry()[n].app.template for n in DOMAINS}
+
+#: Candidates per batch in the design tab: small batches, so that candidates stream in as each batch
+#: finishes and the first ones appear within seconds on 2 CPU cores with the shipped models
+#: (benchmarks/bench_app.py measures it); the rest of the starting settings are the registry's.
+BATCH_SIZES = {"smiles": 8}
+
+
+def design_defaults(domain: str, model=None) -> dict:
+    """The starting settings of a domain's design tab: count, steps and sampler from the domain registry
+    (``AppHints``), a small batch size, 8 ELBO time points; steps never exceed the model's own."""
+    reg = _registry()
+    hints = reg[domain].app if domain in reg and reg[domain].app is not None else None
+    out = {"num": hints.count if hints else 16, "steps": hints.steps if hints else 64,
+           "sampler": hints.sampler if hints else None, "batch_size": BATCH_SIZES.get(domain, 4), "n_t": 8}
+    own = getattr(getattr(getattr(model, "cfg", None), "sampling", None), "steps", None)
+    if own:
+        out["steps"] = min(out["steps"], int(own))
+    return out
+
 
 #: Example wild types for the variant tab (human ubiquitin; a fly promoter core).
 DEFAULT_WILD_TYPES = {
@@ -46,6 +68,8 @@ DEFAULT_WILD_TYPES = {
 }
 
 SCAN_ALPHABETS = {"protein": "ACDEFGHIKLMNPQRSTVWY", "dna": "ACGT"}
+#: Domains drawn as sequence logos, with the letters drawn.
+LOGO_ALPHABETS = {"dna": "ACGT", "rna": "ACGU", "protein": SCAN_ALPHABETS["protein"]}
 #: Longest position window of a "scan all single mutants" run.
 MAX_SCAN_POSITIONS = 100
 
@@ -140,11 +164,13 @@ def default_template(domain: str, model) -> str:
     from seqdiff.jobs.template import parse_template
 
     text = DEFAULT_TEMPLATES[domain]
-    if not is_window_model(model) or domain not in ("dna", "text"):
-        return text
     try:
         longest = parse_template(text, model.tokenizer, domain=domain).max_length
     except ValueError:
+        return text
+    if domain == "dna" and 7 < model.max_len < longest:  # a short-window model: a shorter downstream span
+        text, longest = f"TATAAAA[N:{model.max_len - 7}]", model.max_len
+    if not is_window_model(model) or domain not in ("dna", "text"):
         return text
     extra = model.max_len - longest
     if extra <= 0:
@@ -294,8 +320,36 @@ class GenerationJob:
     grace: float = 3.0
     cancel_reason: str | None = None
     _gone_since: float | None = field(default=None, repr=False)
+    #: candidates of the batches finished so far, in generation order (their ELBO is filled in when
+    #: their batch has been scored: ``scored`` counts those)
+    partial: list = field(default_factory=list)
+    scored: int = 0
+    #: when the first candidates arrived (seconds after ``started``)
+    first_after: float | None = None
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_batch(self, cands: list, scored: bool) -> None:
+        """``on_batch`` of :func:`generate_candidates`: a batch sampled (``scored`` False) or scored."""
+        with self._lock:
+            if scored:
+                self.scored += len(cands)
+            else:
+                if self.first_after is None:
+                    self.first_after = time.time() - self.started
+                self.partial = self.partial + list(cands)
+
+    def snapshot(self) -> tuple[list, int]:
+        with self._lock:
+            return list(self.partial), self.scored
+
+    def eta(self) -> float | None:
+        """Seconds left, extrapolated from the progress so far (None until there is enough of it)."""
+        f = self.fraction
+        if not self.running or f < 0.02:
+            return None
+        return self.elapsed * (1.0 - f) / f
 
     def start(self, work: Callable[["GenerationJob"], Any]) -> "GenerationJob":
         def run() -> None:
@@ -371,11 +425,13 @@ def session_alive_check() -> Callable[[], bool] | None:
 def generate_candidates(model, template, num: int, *, sampler: str | None = None, steps: int | None = None,
                         seed: int = 0, n_t: int = 8, batch_size: int = 64,
                         sampler_options: dict | None = None,
-                        report: Callable[[float, str], None] | None = None):
+                        report: Callable[[float, str], None] | None = None,
+                        on_batch: Callable[[list, bool], None] | None = None):
     """Infill ``num`` candidates, scored by the ELBO bound, in generation order.
 
     :func:`seqdiff.jobs.generate.infill` with ELBO scores (not sorted: the table sorts), reporting
-    ``report(fraction, message)`` after every sampler step.
+    ``report(fraction, message)`` after every sampler step and handing each batch to
+    ``on_batch(candidates, scored)`` as soon as it is sampled and again once it is scored.
     """
     from seqdiff.jobs.generate import infill
 
@@ -386,10 +442,28 @@ def generate_candidates(model, template, num: int, *, sampler: str | None = None
     if report is not None:
         report(0.0, "starting")
     cands = infill(model, template, num, sampler=sampler, steps=steps, seed=seed, n_t=n_t, batch_size=batch_size,
-                   sampler_options=sampler_options, score=True, step_progress=on_step)
+                   sampler_options=sampler_options, score=True, step_progress=on_step, on_batch=on_batch)
     if report is not None:
         report(1.0, "done")
     return cands
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(float(seconds), 0.0)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    m, sec = divmod(int(round(seconds)), 60)
+    return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def progress_text(job: "GenerationJob") -> str:
+    """The line beside the progress bar: what runs, time so far and the estimate of what is left."""
+    n_now, _ = len(job.partial), job.scored
+    eta = job.eta()
+    left = "estimating the time left…" if eta is None else f"about {format_seconds(eta)} left"
+    got = f" · {n_now} of {job.settings['num']} candidates so far" if n_now else ""
+    return (f"Generating {job.settings['num']} {job.domain} candidates · {job.message}{got} · "
+            f"{format_seconds(job.elapsed)} elapsed, {left}")
 
 
 def usable_samplers(model) -> list[str]:
@@ -409,9 +483,13 @@ def usable_samplers(model) -> list[str]:
     return names
 
 
-def sampler_option_widgets(container, sampler: str, model, key: str) -> dict:
+def sampler_option_widgets(container, sampler: str, model, key: str, *, kept=None, remember=None) -> dict:
     """One widget per option of ``sampler`` (from its declaration), preset to the model's recorded
-    settings when it is the model's own sampler; options left at "off" are not returned."""
+    settings when it is the model's own sampler; options left at "off" are not returned.
+
+    ``kept(widget_key, default)`` / ``remember(widget_key)`` (the app's) keep the values while the
+    widgets are off the page; without them the widgets start from the preset every time they appear.
+    """
     from seqdiff.diffusion import SAMPLERS
     preset = model.sampler_options(sampler)
     values = {}
@@ -422,19 +500,34 @@ def sampler_option_widgets(container, sampler: str, model, key: str) -> dict:
         value = preset.get(name, opt.default)
         wkey = f"opt_{name}_{sampler}_{key}"
         if opt.choices:
-            values[name] = col.selectbox(label, list(opt.choices), index=list(opt.choices).index(value),
-                                         key=wkey, help=opt.help)
+            start = value
+        elif opt.type is float:
+            start = float(value or 0.0)
+        elif opt.type is int:
+            start = int(value or 0)
+        elif opt.type is bool:
+            start = bool(value)
+        else:
+            continue
+        if kept is not None:
+            kw = {"key": kept(wkey, start)}
+        elif opt.choices:
+            kw = {"key": wkey, "index": list(opt.choices).index(start)}
+        else:
+            kw = {"key": wkey, "value": start}
+        if opt.choices:
+            values[name] = col.selectbox(label, list(opt.choices), help=opt.help, **kw)
         elif opt.type is float:
             off = opt.default is None
-            v = col.number_input(label, min_value=0.0, value=float(value or 0.0), step=0.05, key=wkey,
-                                 help=opt.help + (" (0 = off)" if off else ""))
+            v = col.number_input(label, min_value=0.0, step=0.05, help=opt.help + (" (0 = off)" if off else ""), **kw)
             values[name] = None if off and v == 0 else float(v)
         elif opt.type is int:
-            v = col.number_input(label, min_value=0, value=int(value or 0), step=1, key=wkey,
-                                 help=opt.help + " (0 = off)")
+            v = col.number_input(label, min_value=0, step=1, help=opt.help + " (0 = off)", **kw)
             values[name] = None if v == 0 else int(v)
-        elif opt.type is bool:
-            values[name] = col.checkbox(label, value=bool(value), key=wkey, help=opt.help)
+        else:
+            values[name] = col.checkbox(label, help=opt.help, **kw)
+        if remember is not None:
+            remember(wkey)
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -451,11 +544,8 @@ def candidates_frame(cands, domain: str):
              "nll_stderr": None if c.nll_stderr is None else round(c.nll_stderr, 3),
              "fixed": sum(map(bool, c.fixed)),
              "span_lengths": ",".join(map(str, c.span_lengths))}
-        if domain == "smiles":
-            r["valid"] = bool(c.metrics.get("valid"))
-            r["canonical"] = c.metrics.get("canonical", "")
-        if domain == "dna":
-            r["gc"] = c.metrics.get("gc")
+        for k, v in c.metrics.items():  # the domain's own per-sequence columns (SMILES validity, GC, ...)
+            r[k] = bool(v) if k == "valid" else v
         rows.append(r)
     return pd.DataFrame(rows)
 
@@ -519,34 +609,96 @@ def csv_bytes(df) -> bytes:
     return df.to_csv(index=False).encode()
 
 
-def logo_counts(seqs: Sequence[str], alphabet: str) -> tuple[Any, str]:
-    """A per-position letter-frequency table for a sequence logo, and a note on what it covers.
-
-    Equal lengths: all candidates. Otherwise the candidates of the most common length.
-    """
+def _normalised_counts(rows: Sequence[Sequence[str | None]], alphabet: str, n: int):
     import pandas as pd
 
+    letters = list(alphabet)
+    L = max((len(r) for r in rows), default=0)
+    table = pd.DataFrame(0.0, index=range(1, L + 1), columns=letters)
+    for r in rows:
+        for i, ch in enumerate(r):
+            if ch is not None and ch in table.columns:
+                table.iat[i, letters.index(ch)] += 1
+    return table / max(n, 1)
+
+
+def length_group_logos(seqs: Sequence[str], alphabet: str) -> list[tuple[int, Any, str]]:
+    """Per length group (most candidates first): ``(length, frequency table, note)``; every candidate
+    is in exactly one group, nothing is aligned across lengths."""
     seqs = [s.upper() for s in seqs if s]
     if not seqs:
         raise ValueError("no sequences to draw")
-    lengths = Counter(len(s) for s in seqs)
-    if len(lengths) == 1:
-        use = seqs
-        note = f"All {len(seqs)} shown candidates (length {len(seqs[0])})."
-    else:
-        L, n = max(lengths.items(), key=lambda kv: (kv[1], kv[0]))
+    groups = Counter(len(s) for s in seqs)
+    out = []
+    for L, n in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0])):
         use = [s for s in seqs if len(s) == L]
-        note = (f"Candidates have {len(lengths)} different lengths: the logo shows the {n} of the most "
-                f"common length, {L} (no alignment).")
-    L = len(use[0])
-    letters = list(alphabet)
-    table = pd.DataFrame(0.0, index=range(1, L + 1), columns=letters)
-    for s in use:
-        for i, ch in enumerate(s):
-            if ch in table.columns:
-                table.iat[i, letters.index(ch)] += 1
-    table = table.div(table.sum(axis=1).replace(0, 1), axis=0)
-    return table, note
+        out.append((L, _normalised_counts(use, alphabet, n), f"the {n} candidate{'s' if n != 1 else ''} of length {L}"))
+    return out
+
+
+def template_logo_counts(cands: Sequence[Any], tmpl, alphabet: str) -> tuple[Any, list[tuple[int, int]], str]:
+    """A logo table over all ``cands``, aligned by template position, with the fixed columns.
+
+    Every template segment gets its own block of columns: a fixed segment its letters, a free span as
+    many columns as its longest drawn length among ``cands``. A span is left-aligned in its block
+    (the first letter after the preceding fixed letters), except a free span that starts the template,
+    which is right-aligned against the letters after it. A column's height is the fraction of the
+    candidates with a letter there (lower where shorter spans leave it empty).
+    Returns ``(table, fixed_ranges (1-based, inclusive), note)``; raises ``ValueError`` when the
+    candidates do not match the template.
+    """
+    from seqdiff.jobs.template import Fixed
+
+    cands = list(cands)
+    if not cands:
+        raise ValueError("no sequences to draw")
+    segs = list(tmpl.segments)
+    n_free = sum(not isinstance(sg, Fixed) for sg in segs)
+    for c in cands:
+        if (len(c.span_lengths) != n_free or len(c.sequence) != len(c.ids)
+                or tmpl.num_fixed + sum(c.span_lengths) != len(c.ids)):
+            raise ValueError("the candidates do not follow the template letter by letter")
+    widths, j = [], 0
+    for sg in segs:
+        if isinstance(sg, Fixed):
+            widths.append(len(sg.ids))
+        else:
+            widths.append(max(c.span_lengths[j] for c in cands))
+            j += 1
+    total = sum(widths)
+    rows, variable = [], False
+    for c in cands:
+        row: list[str | None] = [None] * total
+        pos = col = j = 0
+        seq = c.sequence.upper()
+        for si, sg in enumerate(segs):
+            if isinstance(sg, Fixed):
+                k, off = widths[si], 0
+            else:
+                k = c.span_lengths[j]
+                j += 1
+                off = widths[si] - k if (si == 0 and len(segs) > 1) else 0
+                variable = variable or k != widths[si]
+            for t in range(k):
+                row[col + off + t] = seq[pos + t]
+            pos += k
+            col += widths[si]
+        rows.append(row)
+    table = _normalised_counts(rows, alphabet, len(cands))
+    fixed, col = [], 0
+    for sg, w in zip(segs, widths):
+        if isinstance(sg, Fixed) and w:
+            fixed.append((col + 1, col + w))
+        col += w
+    n = len(cands)
+    if variable:
+        note = (f"All {n} shown candidates, aligned by template position: each fixed part in its own columns, "
+                f"each variable-length free span left-aligned after the letters before it (one that starts the "
+                f"template right-aligned against the letters after it); a column's height is the fraction of "
+                f"candidates with a letter there.")
+    else:
+        note = f"All {n} shown candidates, aligned by template position ({total} positions)."
+    return table, fixed, note
 
 
 def logo_figure(table, domain: str, fixed_ranges: Sequence[tuple[int, int]] = ()):
@@ -559,7 +711,7 @@ def logo_figure(table, domain: str, fixed_ranges: Sequence[tuple[int, int]] = ()
 
     L = len(table)
     fig, ax = plt.subplots(figsize=(min(max(4.0, 0.16 * L + 1.0), 24.0), 2.2), dpi=100)
-    logomaker.Logo(table, ax=ax, color_scheme="classic" if domain == "dna" else "chemistry",
+    logomaker.Logo(table, ax=ax, color_scheme="classic" if domain in ("dna", "rna") else "chemistry",
                    font_name="DejaVu Sans", vpad=0.03)
     for a, b in fixed_ranges:
         ax.axvspan(a - 0.5, b + 0.5, color="#ffc107", alpha=0.3, zorder=-1, lw=0)
@@ -573,22 +725,6 @@ def logo_figure(table, domain: str, fixed_ranges: Sequence[tuple[int, int]] = ()
         ax.spines[side].set_visible(False)
     fig.tight_layout()
     return fig
-
-
-def shared_fixed_ranges(cands, length: int) -> list[tuple[int, int]]:
-    """1-based inclusive runs fixed in every candidate of ``length`` (for logo shading)."""
-    masks = [c.fixed for c in cands if len(c.ids) == length]
-    if not masks:
-        return []
-    both = [all(m[i] for m in masks) for i in range(length)]
-    out, start = [], None
-    for i, f in enumerate(both + [False]):
-        if f and start is None:
-            start = i
-        elif not f and start is not None:
-            out.append((start + 1, i))
-            start = None
-    return out
 
 
 # ================================================================ variants
@@ -647,23 +783,89 @@ def single_mutant_matrix(df, score_col: str, wt: str, alphabet: str):
     return pd.DataFrame(rows, columns=["position", "wt", "mt", "mutant", "score"])
 
 
-def heatmap_chart(long_df, alphabet: str, wt: str):
-    """An Altair position × residue heatmap of single-mutant scores (wild type marked)."""
+#: Positions per row of the single-mutant heatmap (longer scans wrap onto further rows).
+HEATMAP_WRAP = 50
+
+
+def heatmap_blocks(positions: Sequence[int], wrap: int = HEATMAP_WRAP) -> list[list[int]]:
+    """The scanned positions cut into rows of at most ``wrap`` (in order)."""
+    positions = sorted(set(int(p) for p in positions))
+    return [positions[i:i + wrap] for i in range(0, len(positions), wrap)]
+
+
+def heatmap_chart(long_df, alphabet: str, wt: str, wrap: int = HEATMAP_WRAP):
+    """An Altair position × residue heatmap of single-mutant scores (wild type marked), wrapped into
+    rows of at most ``wrap`` positions so that any length fits the page, with one colour legend
+    (symmetric around 0) and the values on hover."""
     import altair as alt
     import pandas as pd
 
-    positions = sorted(set(long_df["position"]))
-    wt_rows = pd.DataFrame({"position": positions, "mt": [wt[p - 1] for p in positions]})
     lim = float(max(abs(long_df["score"]).max(), 1e-6))
-    width = max(240, min(16 * len(positions), 1600))
-    base = alt.Chart(long_df).mark_rect().encode(
-        x=alt.X("position:O", title="position", axis=alt.Axis(labelAngle=0, labelOverlap=True)),
-        y=alt.Y("mt:N", sort=list(alphabet), title="substituted residue", axis=alt.Axis(labelOverlap=False)),
-        color=alt.Color("score:Q", scale=alt.Scale(scheme="redblue", domain=[-lim, lim]),
-                        title="score (nats)"),
-        tooltip=["mutant", alt.Tooltip("score:Q", format=".3f")],
-    )
-    dots = alt.Chart(wt_rows).mark_text(text="●", color="#424242", size=8).encode(
-        x="position:O", y=alt.Y("mt:N", sort=list(alphabet)))
-    return (base + dots).properties(width=width, height=max(120, 18 * len(alphabet)),
-                                    title="Single-mutant scores (● = wild type; red = less likely)")
+    color = alt.Color("score:Q", scale=alt.Scale(scheme="redblue", domain=[-lim, lim]),
+                      title="score (nats)", legend=alt.Legend(orient="right", gradientLength=160))
+    cell = 14
+    rows = []
+    for block in heatmap_blocks(long_df["position"], wrap):
+        sub = long_df[long_df["position"].isin(block)]
+        wt_rows = pd.DataFrame({"position": block, "mt": [wt[p - 1] for p in block],
+                                "mutant": [f"{wt[p - 1]}{p} (wild type)" for p in block]})
+        x = alt.X("position:O", title=f"position {block[0]}–{block[-1]}", sort=block,
+                  axis=alt.Axis(labelAngle=0, labelOverlap=True))
+        y = alt.Y("mt:N", sort=list(alphabet), scale=alt.Scale(domain=list(alphabet)), title="substituted residue",
+                  axis=alt.Axis(labelOverlap=False))
+        base = alt.Chart(sub).mark_rect().encode(
+            x=x, y=y, color=color,
+            tooltip=[alt.Tooltip("mutant:N"), alt.Tooltip("position:O"), alt.Tooltip("wt:N", title="wild type"),
+                     alt.Tooltip("mt:N", title="substituted"), alt.Tooltip("score:Q", format=".3f")])
+        dots = alt.Chart(wt_rows).mark_text(text="●", color="#424242", size=8).encode(
+            x=x, y=y, tooltip=[alt.Tooltip("mutant:N")])
+        rows.append(alt.layer(base, dots).properties(width=cell * len(block), height=max(60, cell * len(alphabet))))
+    chart = alt.vconcat(*rows, spacing=12).resolve_scale(color="shared")
+    return chart.properties(title="Single-mutant scores (● = wild type; red = less likely than the wild type)")
+
+
+def heatmap_figure(long_df, alphabet: str, wt: str, wrap: int = HEATMAP_WRAP):
+    """The same heatmap as :func:`heatmap_chart` as a matplotlib figure (for the PNG / SVG downloads)."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    blocks = heatmap_blocks(long_df["position"], wrap)
+    lim = float(max(abs(long_df["score"]).max(), 1e-6))
+    letters = list(alphabet)
+    width = max(len(b) for b in blocks)
+    fig, axes = plt.subplots(len(blocks), 1, figsize=(2.0 + 0.16 * width, 0.6 + (0.12 * len(letters) + 0.45) * len(blocks)),
+                             dpi=100, squeeze=False, layout="constrained")
+    score = {(int(p), m): float(v) for p, m, v in zip(long_df["position"], long_df["mt"], long_df["score"])}
+    im = None
+    for ax, block in zip(axes[:, 0], blocks):
+        grid = np.full((len(letters), len(block)), np.nan)
+        for j, pos in enumerate(block):
+            for i, m in enumerate(letters):
+                grid[i, j] = score.get((pos, m), np.nan)
+        im = ax.imshow(grid, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+        for j, pos in enumerate(block):
+            if wt[pos - 1] in letters:
+                ax.text(j, letters.index(wt[pos - 1]), "●", ha="center", va="center", fontsize=5, color="#424242")
+        step = max(1, len(block) // 10)
+        ax.set_xticks(range(0, len(block), step), [str(block[j]) for j in range(0, len(block), step)], fontsize=7)
+        ax.set_yticks(range(len(letters)), letters, fontsize=6)
+        ax.set_xlim(-0.5, width - 0.5)
+    axes[-1, 0].set_xlabel("position")
+    fig.colorbar(im, ax=axes[:, 0].tolist(), label="score (nats)", shrink=min(1.0, 3.0 / len(blocks)), aspect=15)
+    fig.suptitle("Single-mutant scores (● = wild type; red = less likely than the wild type)", fontsize=9)
+    return fig
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """A matplotlib figure as PNG or SVG bytes (the figure is closed)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=120 if fmt == "png" else None, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()

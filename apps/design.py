@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import html
 import io
 import os
 import shutil
@@ -43,6 +44,22 @@ ss.setdefault("job", None)
 ss.setdefault("results", {})
 ss.setdefault("run_status", {})
 ss.setdefault("variants", {})
+ss.setdefault("kept", {})
+
+
+def kept(key: str, default):
+    """The key of a widget whose value survives while the widget is not on the page (Streamlit drops
+    the state of widgets it does not draw, e.g. another domain's settings): the value last seen, or
+    ``default`` the first time. Create the widget with this key and without a ``value``/``index``."""
+    if key not in ss:
+        ss[key] = ss["kept"].get(key, default)
+    return key
+
+
+def remember(*keys: str) -> None:
+    for key in keys:
+        if key in ss:
+            ss["kept"][key] = ss[key]
 
 TEMPLATE_HELP = r"""
 | syntax | meaning |
@@ -115,8 +132,17 @@ def model_sidebar():
     if missing:
         sb.warning(missing)
     labels = [c.label for c in choices]
-    label = sb.selectbox("Model", labels, key=f"model_choice_{domain}")
+    mkey = f"model_choice_{domain}"
+    if ss.get(mkey) not in labels and ss["kept"].get(mkey) not in labels:
+        ss.pop(mkey, None)
+        ss["kept"].pop(mkey, None)
+    label = sb.selectbox("Model", labels, key=kept(mkey, labels[0]),
+                         help="The menu: " + "; ".join(f"**{c.label}**" for c in choices))
+    remember(mkey)
     choice = choices[labels.index(label)]
+    if choice.path is not None:
+        sb.caption(f"<span title=\"{html.escape(str(choice.path))}\">{html.escape(label)}</span>",
+                   unsafe_allow_html=True)
     if choice.kind in ("shipped", "configured"):
         path = choice.path
     elif choice.kind == "path":
@@ -221,14 +247,14 @@ def start_job(domain, model, model_label, tmpl, settings) -> None:
                                       steps=settings["steps"], seed=settings["seed"], n_t=settings["n_t"],
                                       batch_size=settings["batch_size"],
                                       sampler_options=settings["sampler_options"],
-                                      report=job.report)
+                                      report=job.report, on_batch=job.add_batch)
         df = C.candidates_frame(cands, domain)
         extra = {}
         if domain == "smiles":
             seqs = [c.sequence for c in cands]
             extra = {"validity": validity(seqs), "uniqueness": uniqueness(seqs)}
-        return {"cands": cands, "df": df, "template": tmpl.text, "model": model_label, "settings": settings,
-                "extra": extra}
+        return {"cands": cands, "df": df, "template": tmpl.text, "tmpl": tmpl, "model": model_label,
+                "settings": settings, "extra": extra}
 
     job = C.GenerationJob(domain=domain, settings=dict(settings, template=tmpl.text), alive=C.session_alive_check())
     ss["job"] = job
@@ -241,16 +267,19 @@ def collect_job() -> None:
     if job is None or job.running or job.collected:
         return
     job.collected = True
+    tmpl = job.settings.get("template")
     if job.state == "done":
         job.result["seconds"] = job.elapsed
+        job.result["first_after"] = job.first_after
         ss["results"][job.domain] = job.result
+        first = f" (first candidates after {job.first_after:.1f} s)" if job.first_after is not None else ""
         ss["run_status"][job.domain] = ("done", f"Generated {len(job.result['cands'])} candidates in "
-                                                f"{job.elapsed:.1f} s.")
+                                                f"{job.elapsed:.1f} s{first}.", tmpl)
     elif job.state == "cancelled":
         ss["run_status"][job.domain] = ("cancelled", f"Generation cancelled after {job.elapsed:.1f} s "
-                                                     f"({job.fraction:.0%} done); nothing new was kept.")
+                                                     f"({job.fraction:.0%} done); nothing new was kept.", tmpl)
     else:
-        ss["run_status"][job.domain] = ("error", f"Generation failed: {job.error}")
+        ss["run_status"][job.domain] = ("error", f"Generation failed: {job.error}", tmpl)
 
 
 def _progress_body() -> None:
@@ -259,10 +288,19 @@ def _progress_body() -> None:
         return
     if not job.running:
         st.rerun()  # the whole app: collect the results
-    st.progress(job.fraction, text=f"Generating {job.settings['num']} {job.domain} candidates · {job.message}")
+    st.progress(job.fraction, text=C.progress_text(job))
     if job.cancel_requested:
         st.caption("Cancelling after the current sampler step…")
     st.button("Cancel", key="cancel_job", on_click=job.cancel, disabled=job.cancel_requested)
+    cands, scored = job.snapshot()
+    if cands:
+        st.markdown(f"**{len(cands)} of {job.settings['num']} candidates so far** (in generation order; "
+                    f"bits/token appears when its batch is scored: {scored} of {len(cands)} scored)")
+        df = C.candidates_frame(cands, job.domain)
+        st.dataframe(df[[c for c in ("id", "sequence", "length", "bits_per_token", "valid", "gc") if c in df]],
+                     hide_index=True, width="stretch",
+                     column_config={"sequence": st.column_config.TextColumn("sequence", width="large"),
+                                    "bits_per_token": st.column_config.NumberColumn("bits/token", format="%.3f")})
 
 
 def progress_panel() -> None:
@@ -272,9 +310,7 @@ def progress_panel() -> None:
 
 
 def design_tab(domain, model, model_label):
-    key = f"template_{domain}"
-    if key not in ss:
-        ss[key] = C.default_template(domain, model)
+    key = kept(f"template_{domain}", C.default_template(domain, model))
     st.text_area("Template", key=key, height=80,
                  help="Fixed letters appear in every candidate; `?`, `{k}`, `{a-b}` (and `[N:k]` for DNA, "
                       "protein, text) are free positions. See *Template syntax* in the sidebar.")
@@ -297,51 +333,98 @@ def design_tab(domain, model, model_label):
         mark_region_helper(domain, model)
 
     samplers = C.usable_samplers(model)
-    default_sampler = model.default_sampler if model.default_sampler in samplers else samplers[0]
+    d = C.design_defaults(domain, model)
+    default_sampler = d["sampler"] if d["sampler"] in samplers else (
+        model.default_sampler if model.default_sampler in samplers else samplers[0])
+    skey = f"sampler_{domain}"
+    if ss.get(skey, ss["kept"].get(skey)) not in samplers:  # another model of the domain lacks it
+        ss.pop(skey, None)
+        ss["kept"].pop(skey, None)
     c1, c2, c3, c4 = st.columns(4)
-    num = int(c1.number_input("Candidates", 1, 2048, 16, key=f"num_{domain}"))
-    sampler = c2.selectbox("Sampler", samplers, index=samplers.index(default_sampler), key=f"sampler_{domain}",
+    num = int(c1.number_input("Candidates", 1, 2048, key=kept(f"num_{domain}", d["num"])))
+    sampler = c2.selectbox("Sampler", samplers, key=kept(skey, default_sampler),
                            help="confidence: reveal the most confident positions first (masked models; "
                                 "biased towards the modes, best validity); ancestral: random order (exact "
                                 "in the limit); remdm: ancestral with remasking; tweedie/euler: SEDD-style; "
                                 "multinomial: uniform-noise models. The model's own is preselected.")
-    steps = int(c3.number_input("Steps", 1, 10000, int(model.cfg.sampling.steps or 128), key=f"steps_{domain}",
-                                help="Sampler steps (network evaluations per batch)."))
-    seed = int(c4.number_input("Seed", 0, 2**31 - 1, 0, key=f"seed_{domain}", help="Same seed, same candidates."))
+    own_steps = int(model.cfg.sampling.steps or 128)
+    steps = int(c3.number_input("Steps", 1, 10000, key=kept(f"steps_{domain}", d["steps"]),
+                                help=f"Sampler steps (network evaluations per batch). The model was recorded with "
+                                     f"{own_steps}; fewer steps give the first candidates sooner."))
+    seed = int(c4.number_input("Seed", 0, 2**31 - 1, key=kept(f"seed_{domain}", 0), help="Same seed, same candidates."))
     with st.expander("Advanced"):
         a1, a2 = st.columns(2)
-        batch_size = int(a1.number_input("Batch size", 1, 1024, 64, key=f"batch_{domain}"))
-        n_t = int(a2.number_input("ELBO time points", 2, 256, 8, key=f"nt_{domain}",
+        batch_size = int(a1.number_input("Batch size", 1, 1024, key=kept(f"batch_{domain}", d["batch_size"]),
+                                         help="Candidates per batch: they appear in the table as each batch "
+                                              "finishes (smaller batches: the first ones sooner)."))
+        n_t = int(a2.number_input("ELBO time points", 2, 256, key=kept(f"nt_{domain}", d["n_t"]),
                                   help="Monte-Carlo points of the likelihood bound used to rank candidates."))
-        sampler_options = C.sampler_option_widgets(st, sampler, model, domain)
+        sampler_options = C.sampler_option_widgets(st, sampler, model, domain, kept=kept, remember=remember)
+    remember(key, f"num_{domain}", skey, f"steps_{domain}", f"seed_{domain}", f"batch_{domain}", f"nt_{domain}")
 
     job = ss.get("job")
     running = job is not None and job.running
     if st.button("Generate", type="primary", key="generate", disabled=tmpl is None or running,
                  help="Another generation is running" if running else None):
+        ss["run_status"].pop(domain, None)
         start_job(domain, model, model_label, tmpl,
                   {"num": num, "sampler": sampler, "steps": steps, "seed": seed, "batch_size": batch_size,
                    "n_t": n_t, "sampler_options": sampler_options})
         st.rerun()
     progress_panel()
     status = ss["run_status"].get(domain)
-    if status and not running:
-        kind, msg = status
+    # a banner belongs to the template it was generated from: new input clears it
+    if status and not running and tmpl is not None and status[2] == tmpl.text:
+        kind, msg, _ = status
         {"done": st.success, "cancelled": st.warning, "error": st.error}[kind](msg)
+    if running and job.domain == domain:
+        return  # the streaming table stands in for the results until the run is complete
     results_section(domain, model)
 
 
 # ---------------------------------------------------------------- results
 @st.cache_data(show_spinner=False, max_entries=16)
-def _logo_png(seqs: tuple[str, ...], domain: str, fixed_ranges: tuple, alphabet: str) -> tuple[bytes, str]:
-    import matplotlib.pyplot as plt
+def _logo_files(table_json: str, domain: str, fixed_ranges: tuple) -> tuple[bytes, bytes]:
+    """(PNG, SVG) of a logo table (passed as JSON so that it can be cached)."""
+    import pandas as pd
 
-    table, note = C.logo_counts(seqs, alphabet)
-    fig = C.logo_figure(table, domain, fixed_ranges)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue(), note
+    table = pd.read_json(io.StringIO(table_json), orient="split")
+    return (C.figure_bytes(C.logo_figure(table, domain, fixed_ranges), "png"),
+            C.figure_bytes(C.logo_figure(table, domain, fixed_ranges), "svg"))
+
+
+def figure_downloads(png: bytes, svg: bytes, name: str, key: str) -> None:
+    """PNG and SVG download buttons for a plot."""
+    b1, b2, _ = st.columns([1, 1, 4])
+    b1.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=f"{key}_png",
+                       on_click="ignore")
+    b2.download_button("Download SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=f"{key}_svg",
+                       on_click="ignore")
+
+
+def logo_section(domain, shown, by_id, tmpl) -> None:
+    seqs = list(shown["sequence"][:1000])
+    cands = [by_id[i] for i in shown["id"][:1000]]
+    alphabet = C.LOGO_ALPHABETS[domain]
+    st.markdown("**Sequence logo**")
+    try:
+        logos = [(C.template_logo_counts(cands, tmpl, alphabet), "aligned")] if tmpl is not None else []
+    except ValueError:
+        logos = []
+    if not logos:  # not aligned to a template: one logo per length group
+        try:
+            groups = C.length_group_logos(seqs, alphabet)
+        except ValueError as e:
+            st.info(f"No logo: {e}")
+            return
+        st.caption(f"One logo per length group ({len(groups)} group{'s' if len(groups) != 1 else ''}), "
+                   f"not aligned across lengths.")
+        logos = [((table, [], note.capitalize() + "."), f"len{L}") for L, table, note in groups[:6]]
+    for (table, fixed, note), tag in logos:
+        png, svg = _logo_files(table.to_json(orient="split"), domain, tuple(fixed))
+        st.caption(note)
+        st.image(png)
+        figure_downloads(png, svg, f"seqdiff_{domain}_logo_{tag}", f"dl_logo_{tag}_{domain}")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -361,6 +444,27 @@ def _mol_grid_png(smiles: tuple[str, ...], legends: tuple[str, ...]) -> bytes:
     return buf.getvalue()
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _mol_grid_svg(smiles: tuple[str, ...], legends: tuple[str, ...]) -> bytes:
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    keep = [(m, lg) for m, lg in zip(mols, legends) if m is not None]
+    svg = Draw.MolsToGridImage([m for m, _ in keep], molsPerRow=4, subImgSize=(220, 220),
+                               legends=[lg for _, lg in keep], useSVG=True)
+    return (svg if isinstance(svg, str) else svg.data).encode()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _heatmap_files(long_json: str, alphabet: str, wt: str) -> tuple[bytes, bytes]:
+    import pandas as pd
+
+    long = pd.read_json(io.StringIO(long_json), orient="split")
+    return (C.figure_bytes(C.heatmap_figure(long, alphabet, wt), "png"),
+            C.figure_bytes(C.heatmap_figure(long, alphabet, wt), "svg"))
+
+
 def results_section(domain, model):
     res = ss["results"].get(domain)
     if not res:
@@ -371,26 +475,29 @@ def results_section(domain, model):
     s = res["settings"]
     st.divider()
     st.subheader(f"{len(cands)} candidates")
+    if ss.get(f"template_{domain}", res["template"]) != res["template"]:
+        st.caption(f"ℹ️ These candidates are from the template `{res['template']}`; generate again for the "
+                   f"current one.")
     st.caption(f"Template `{res['template']}` · model {res['model']} · {s['sampler']} sampler, {s['steps']} steps · "
                f"seed {s['seed']} · ELBO with {s['n_t']} time points · {res.get('seconds', 0):.1f} s")
     m = st.columns(4)
     m[0].metric("Best bits/token", f"{df['bits_per_token'].min():.3f}")
     m[1].metric("Mean bits/token", f"{df['bits_per_token'].mean():.3f}")
-    if domain == "smiles":
+    if "validity" in res["extra"]:
         m[2].metric("Valid molecules", f"{res['extra']['validity']:.0%}")
         m[3].metric("Unique (of valid)", f"{res['extra']['uniqueness']:.0%}")
-    elif domain == "dna":
+    elif "gc" in df:
         m[2].metric("Mean GC", f"{df['gc'].mean():.1%}")
     # ---- filter and sort
     f1, f2, f3, f4 = st.columns([2, 1, 1, 2])
-    sort_options = [k for k in C.SORT_KEYS if k != "GC content" or domain == "dna"]
+    sort_options = [k for k in C.SORT_KEYS if k != "GC content" or "gc" in df]
     sort_by = f1.selectbox("Sort by", sort_options, key=f"sort_{domain}")
     descending = f2.checkbox("Descending", key=f"desc_{domain}")
     max_bits = f3.number_input("Max bits/token", min_value=0.0, value=None, step=0.1, key=f"maxbits_{domain}",
                                placeholder="no limit")
     pattern = f4.text_input("Must contain (regular expression)", key=f"pattern_{domain}", placeholder="e.g. GC{2}")
     valid_only = False
-    if domain == "smiles":
+    if "valid" in df:
         valid_only = st.checkbox("Valid molecules only", key=f"validonly_{domain}")
     try:
         shown = C.filter_sort(df, valid_only=valid_only, max_bits=max_bits, pattern=pattern or None,
@@ -428,20 +535,12 @@ def results_section(domain, model):
             st.info("No valid molecule among the shown candidates.")
         else:
             legends = tuple(f"{i} · {b:.2f} b/t" for i, b in zip(valid["id"][:24], valid["bits_per_token"][:24]))
-            st.image(_mol_grid_png(tuple(valid["sequence"][:24]), legends))
-    if domain in ("dna", "protein"):
-        seqs = tuple(shown["sequence"][:1000])
-        alphabet = "ACGT" if domain == "dna" else C.SCAN_ALPHABETS["protein"]
-        try:
-            table, note = C.logo_counts(seqs, alphabet)
-            length = len(table)
-            fixed = tuple(C.shared_fixed_ranges([by_id[i] for i in shown["id"][:1000]], length))
-            png, note = _logo_png(seqs, domain, fixed, alphabet)
-            st.markdown("**Sequence logo**")
-            st.caption(note)
-            st.image(png)
-        except ValueError as e:
-            st.info(f"No logo: {e}")
+            grid = (tuple(valid["sequence"][:24]), legends)
+            st.image(_mol_grid_png(*grid))
+            figure_downloads(_mol_grid_png(*grid), _mol_grid_svg(*grid), f"seqdiff_{domain}_molecules",
+                             f"dl_grid_{domain}")
+    if domain in C.LOGO_ALPHABETS:
+        logo_section(domain, shown, by_id, res.get("tmpl"))
     if domain == "dna":
         st.markdown("**JASPAR motif matches** (both strands)")
         thr = st.slider("Relative score threshold", 0.70, 1.0, 0.90, 0.01, key=f"motif_thr_{domain}",
@@ -516,10 +615,9 @@ def _variant_tab(domain, model):
     st.caption("Scores are log-likelihood ratios log p(variant) − log p(wild type) in nats under the model "
                "(masked marginal for masked models, ELBO difference otherwise): above 0, the model finds the "
                "variant more likely than the wild type.")
-    wt_key = f"wt_{domain}"
-    if wt_key not in ss:
-        ss[wt_key] = C.DEFAULT_WILD_TYPES[domain][:model.max_len]
+    wt_key = kept(f"wt_{domain}", C.DEFAULT_WILD_TYPES[domain][:model.max_len])
     st.text_area("Wild-type sequence", key=wt_key, height=80)
+    remember(wt_key)
     wt = C.clean_wild_type(ss[wt_key])
     if not wt:
         st.error("Enter a wild-type sequence.")
@@ -534,12 +632,14 @@ def _variant_tab(domain, model):
         return
     st.caption(f"{len(wt)} positions.")
     mut_key = f"mutations_{domain}"
-    if mut_key not in ss:
+    if mut_key not in ss and mut_key not in ss["kept"]:
         ss[mut_key] = _default_mutations(wt, domain)
+    kept(mut_key, "")
     left, right = st.columns(2)
     with left:
         st.markdown("**Score a list of variants**")
         st.text_area("Mutations, one per line (A23G, or A23G:K45R for a multi-mutant)", key=mut_key, height=140)
+        remember(mut_key)
         up = st.file_uploader("…or a CSV/TSV with a mutant (or sequence) column", type=["csv", "tsv", "txt"],
                               key=f"variant_csv_{domain}")
         if st.button("Score variants", key=f"score_{domain}", type="primary"):
@@ -600,7 +700,15 @@ def _variant_tab(domain, model):
     if long.empty:
         st.caption("No single mutants to draw a heatmap of.")
     else:
+        blocks = C.heatmap_blocks(long["position"])
+        if len(blocks) > 1:
+            st.caption(f"{len(set(long['position']))} positions, wrapped in rows of at most {C.HEATMAP_WRAP}; "
+                       f"hover a cell for its score.")
+        else:
+            st.caption("Hover a cell for its score.")
         st.altair_chart(C.heatmap_chart(long, alphabet, res["wt"]), width="content")
+        png, svg = _heatmap_files(long.to_json(orient="split"), alphabet, res["wt"])
+        figure_downloads(png, svg, f"seqdiff_{domain}_single_mutants", f"dl_heatmap_{domain}")
 
 
 # ================================================================ help tab
@@ -611,9 +719,11 @@ def help_tab():
    loads your own `model.pt` or training checkpoint).
 2. Write a **template**: fixed letters stay, free spans are designed. The preview highlights the fixed letters.
    The *Mark a region* helper turns a pasted sequence and a selected region into a template.
-3. **Generate**; the run can be cancelled. Candidates are ranked by the ELBO bound in bits per token
-   (lower = more likely under the model).
-4. Sort, filter and **download** (FASTA / SMILES / text, and CSV with the scores).
+3. **Generate**; candidates appear batch by batch as they are sampled (their ELBO when scored), with an
+   estimate of the time left, and the run can be cancelled. Candidates are ranked by the ELBO bound in
+   bits per token (lower = more likely under the model). Each domain keeps its own settings.
+4. Sort, filter and **download** (FASTA / SMILES / text, and CSV with the scores); every plot has PNG
+   and SVG downloads.
 
 {TEMPLATE_HELP}
 

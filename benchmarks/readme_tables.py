@@ -375,6 +375,18 @@ def _elbo_stderr(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+@table("app-timing")
+def _app_timing(results: Path) -> str:
+    r = _load(results, "app_timing.json")
+    lines = ["| domain | default template | candidates | steps | first candidate | all candidates | "
+             "load (1 min) |", "|---|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        lines.append(f"| {row['domain']} | `{row['template']}` | {row['candidates']} | {row['steps']} | "
+                     f"{row['seconds_to_first_candidate']:.1f} s | {row['seconds_to_all']:.1f} s | "
+                     f"{row['load_1min_before']:.1f} |")
+    return "\n".join(lines) + f"\n\n`{r['command'].strip()}` on {r['cpus']} CPU cores ({r['date']}).\n"
+
+
 # ----------------------------------------------------------------------------------- machinery
 def render(text: str, results: Path = RESULTS, only: set[str] | None = None) -> str:
     """``text`` with every results block rebuilt (``only``: just these names)."""

@@ -105,7 +105,10 @@ def wait_for_job(at: AppTest, timeout: float = 60.0) -> AppTest:
     return at
 
 
-def generate(at: AppTest, domain: str, *, num: int = 12, steps: int = 8, seed: int = 0) -> AppTest:
+def generate(at: AppTest, domain: str, *, num: int = 12, steps: int = 8, seed: int = 0,
+             template: str | None = None) -> AppTest:
+    if template is not None:
+        at.text_area(key=f"template_{domain}").input(template)
     at.number_input(key=f"num_{domain}").set_value(num)
     at.number_input(key=f"steps_{domain}").set_value(steps)
     at.number_input(key=f"seed_{domain}").set_value(seed)
@@ -150,9 +153,41 @@ def test_mark_region_and_window_helpers(tiny_models):
     assert C.scan_window(300, 1, 300) == (1, C.MAX_SCAN_POSITIONS, C.scan_window(300, 1, 300)[2])
     assert "at most" in C.scan_window(300, 1, 300)[2]
     assert C.scan_window(50, 10, 20) == (10, 20, None)
-    table, note = C.logo_counts(["ACGT", "ACGA", "ACG", "TTTTT"], "ACGT")
-    assert len(table) == 4 and "most common length, 4" in note
-    assert table.loc[4, "T"] == pytest.approx(0.5)
+    groups = C.length_group_logos(["ACGT", "ACGA", "ACG", "TTTTT"], "ACGT")
+    assert [(L, note) for L, _, note in groups] == [(4, "the 2 candidates of length 4"),
+                                                    (3, "the 1 candidate of length 3"),
+                                                    (5, "the 1 candidate of length 5")]
+    assert groups[0][1].loc[4, "T"] == pytest.approx(0.5) and groups[2][1].loc[5, "T"] == 1.0
+
+
+def test_logo_over_mixed_lengths_aligned_by_template(tiny_models):
+    """Every candidate counts, whatever its length: columns are template positions, a variable free span
+    is left-aligned after the letters before it (right-aligned when it starts the template)."""
+    from seqdiff.jobs.generate import Candidate
+    from seqdiff.jobs.template import parse_template
+    from seqdiff.model import load_model
+
+    dna = load_model(tiny_models["dna"])
+    tmpl = parse_template("{1-2}TA{1-3}G", dna.tokenizer, domain="dna")
+
+    def cand(seq, spans):
+        fixed = []
+        for i, part in enumerate(["span", "TA", "span", "G"]):
+            fixed += [False] * spans[i // 2] if part == "span" else [True] * len(part)
+        return Candidate(id=seq, sequence=seq, ids=dna.tokenizer.encode(seq), fixed=fixed, span_lengths=spans)
+
+    cands = [cand("CTAAG", [1, 1]), cand("GCTACCCG", [2, 3]), cand("ATAGGG", [1, 2]), cand("GTTAAG", [2, 1])]
+    table, fixed, note = C.template_logo_counts(cands, tmpl, "ACGT")
+    # columns: [span 2 (right-aligned)] [T A] [span 3 (left-aligned)] [G]
+    assert len(table) == 2 + 2 + 3 + 1 and fixed == [(3, 4), (8, 8)]
+    assert "All 4 shown candidates" in note and "left-aligned" in note
+    expect = {1: {"G": 2}, 2: {"C": 2, "A": 1, "T": 1}, 3: {"T": 4}, 4: {"A": 4},
+              5: {"A": 2, "C": 1, "G": 1}, 6: {"C": 1, "G": 1}, 7: {"C": 1}, 8: {"G": 4}}
+    for col, counts in expect.items():
+        assert table.loc[col].to_dict() == {a: counts.get(a, 0) / 4 for a in "ACGT"}, col
+    # a candidate that does not follow the template letter by letter is refused (the app then draws groups)
+    with pytest.raises(ValueError, match="do not follow the template"):
+        C.template_logo_counts([Candidate("x", "ACTAG", [0, 1, 3, 0, 2], [True] * 5, [2, 1])], tmpl, "ACGT")
 
 
 def test_generation_matches_infill(tiny_models):
@@ -177,10 +212,10 @@ def test_opens_with_model_and_live_preview(app_env):
     assert at.sidebar.selectbox(key="model_choice_dna").value.startswith("Configured:")
     assert not errors(at)
     page = html_blocks(at)
-    assert '<span class="fixed">TTGACA</span><span class="free" title="free positions">17 free</span>' in page
-    # the tiny DNA model saw 64-base windows: the example template is padded to fill one
-    assert at.text_area(key="template_dna").value == "[N:27]TTGACA[N:17]TATAAT[N:5-8]"
-    assert any("Output length 61–64" in c.value for c in at.caption)
+    assert '<span class="free" title="free positions">27 free</span><span class="fixed">TATAAAA</span>' in page
+    # the tiny DNA model saw 64-base windows: the example core promoter is padded in front to fill one
+    assert at.text_area(key="template_dna").value == "[N:27]TATAAAA[N:30]"
+    assert any("Output length 64" in c.value for c in at.caption)
     assert any("windows of exactly 64 positions" in c.value for c in at.caption)
     # edit the template: the preview follows
     at.text_area(key="template_dna").input("GGG{4}CC").run()
@@ -397,7 +432,7 @@ def test_mark_region_helper(app_env):
 
 
 def test_generate_sort_filter_download(app_env, downloads):
-    at = generate(fresh(), "dna", num=12, steps=8)
+    at = generate(fresh(), "dna", num=12, steps=8, template="[N:27]TTGACA[N:17]TATAAT[N:5-8]")
     assert at.session_state["run_status"]["dna"][0] == "done"
     assert any("Generated 12 candidates" in s.value for s in at.success)
     assert any("model tiny-dna (model.pt) · ancestral sampler, 8 steps · seed 0" in c.value for c in at.caption)
@@ -760,3 +795,182 @@ def test_closing_the_browser_session_cancels_its_generation(tmp_path):
             server.wait(15)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+# ================================================================ streaming, persistence, plots that fit
+def test_candidates_stream_batch_by_batch(tiny_models):
+    """Each batch reaches ``on_batch`` as soon as it is sampled (no ELBO yet), then again once scored;
+    the streamed candidates are exactly the final ones, in generation order."""
+    from seqdiff.jobs.generate import infill
+    from seqdiff.model import load_model
+
+    model = load_model(tiny_models["dna"])
+    seen = []
+    ours = C.generate_candidates(model, "TTGACA[N:10]", 10, steps=4, seed=1, batch_size=4,
+                                 on_batch=lambda cs, scored: seen.append(
+                                     (scored, [c.id for c in cs], [c.bits_per_token for c in cs], cs)))
+    assert [(sc, len(ids)) for sc, ids, _, _ in seen] == [(False, 4), (True, 4), (False, 4), (True, 4),
+                                                          (False, 2), (True, 2)]
+    assert all(b is None for sc, _, bits, _ in seen if not sc for b in bits)  # streamed before scoring
+    assert all(b is not None for sc, _, bits, _ in seen if sc for b in bits)
+    assert [i for sc, ids, _, _ in seen if not sc for i in ids] == [c.id for c in ours]
+    scored_objects = [c for sc, _, _, cs in seen if sc for c in cs]  # the same objects, ELBO filled in
+    assert len(scored_objects) == 10 and all(a is b for a, b in zip(scored_objects, ours))
+    ref = infill(model, "TTGACA[N:10]", 10, steps=4, seed=1, batch_size=4, score=True)
+    assert [(c.sequence, c.bits_per_token) for c in ours] == [(c.sequence, c.bits_per_token) for c in ref]
+    # the job keeps what has arrived, and estimates the time left from the progress so far
+    job = C.GenerationJob(domain="dna", settings={"num": 10})
+    assert job.eta() is None and job.snapshot() == ([], 0)
+    job.add_batch(ours[:4], False)
+    assert job.snapshot() == (ours[:4], 0) and job.first_after is not None
+    job.add_batch(ours[:4], True)
+    job.started -= 10.0
+    job.report(0.25, "batch 1/3")
+    assert job.snapshot()[1] == 4 and job.eta() == pytest.approx(30.0, rel=0.01)
+    assert "about 30 s left" in C.progress_text(job) and "4 of 10 candidates so far" in C.progress_text(job)
+    assert C.format_seconds(75) == "1 min 15 s"
+
+
+def test_streaming_table_shows_first_batch_while_running(app_env, monkeypatch):
+    """While a generation runs, the candidates of its finished batches are on the page (with their ELBO
+    once scored), with the progress and the time left."""
+    import threading
+
+    release = threading.Event()
+    real = C.generate_candidates
+
+    def held(*args, on_batch=None, **kw):
+        def hook(cs, scored):
+            on_batch(cs, scored)
+            if scored and not release.is_set():
+                release.wait(30)  # hold the run after its first scored batch
+        return real(*args, on_batch=hook, **kw)
+
+    monkeypatch.setattr(C, "generate_candidates", held)
+    at = fresh()
+    at.number_input(key="num_dna").set_value(8)
+    at.number_input(key="batch_dna").set_value(3)
+    at.number_input(key="steps_dna").set_value(4)
+    at.button(key="generate").click().run()
+    ok(at)
+    job = at.session_state["job"]
+    try:
+        deadline = time.time() + 30
+        while job.snapshot()[1] < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        at.run()
+        ok(at)
+        assert any("3 of 8 candidates so far" in m.value for m in at.markdown)
+        table = at.dataframe[0].value
+        assert list(table["id"]) == ["infill_1", "infill_2", "infill_3"] and table["bits_per_token"].notna().all()
+        assert "left" in at.get("progress")[0].proto.text
+        assert not at.get("download_button")  # the full results come when the run is complete
+    finally:
+        release.set()
+    wait_for_job(at)
+    assert len(at.dataframe[0].value) == 8
+    assert any("Generated 8 candidates" in s.value and "first candidates after" in s.value for s in at.success)
+
+
+def test_settings_kept_across_domain_switches(app_env):
+    at = fresh()
+    at.text_area(key="template_dna").input("[N:20]TATAAAA[N:10]")
+    at.number_input(key="num_dna").set_value(7)
+    at.number_input(key="steps_dna").set_value(5)
+    at.number_input(key="seed_dna").set_value(42)
+    at.number_input(key="batch_dna").set_value(2)
+    at.selectbox(key="sampler_dna").set_value("remdm").run()
+    ok(at)
+    set_domain(at, "smiles")
+    assert at.number_input(key="num_smiles").value == C.design_defaults("smiles")["num"]
+    at.number_input(key="num_smiles").set_value(3).run()
+    set_domain(at, "protein")
+    set_domain(at, "dna")
+    assert at.text_area(key="template_dna").value == "[N:20]TATAAAA[N:10]"
+    assert (at.number_input(key="num_dna").value, at.number_input(key="steps_dna").value,
+            at.number_input(key="seed_dna").value, at.number_input(key="batch_dna").value) == (7, 5, 42, 2)
+    assert at.selectbox(key="sampler_dna").value == "remdm"
+    set_domain(at, "smiles")
+    assert at.number_input(key="num_smiles").value == 3
+    assert not at.warning, [w.value for w in at.warning]
+
+
+def test_banners_follow_the_template_and_full_model_names(app_env):
+    at = generate(fresh(), "dna", num=4, steps=4)
+    assert any("Generated 4 candidates" in s.value for s in at.success)
+    at.text_area(key="template_dna").input("TTGACA{17").run()  # a new, broken template: only its error
+    ok(at)
+    assert any("Template error" in e for e in errors(at)) and not at.success
+    at.text_area(key="template_dna").input("[N:20]TATAAAA[N:10]").run()  # a new valid one: no old banner
+    ok(at)
+    assert not at.success and any("These candidates are from the template" in c.value for c in at.caption)
+    # the model menu's full names are in its tooltip and under it
+    sel = at.sidebar.selectbox(key="model_choice_dna")
+    assert f"Configured: {app_env['dna']}" in sel.help
+    assert any(f"Configured: {app_env['dna']}" in m.value for m in at.sidebar.caption)
+
+
+def _scan_frame(length: int, seed: int = 0):
+    import random
+
+    import pandas as pd
+
+    rng = random.Random(seed)
+    alpha = C.SCAN_ALPHABETS["protein"]
+    wt = "".join(rng.choice(alpha) for _ in range(length))
+    rows = [{"position": p, "wt": wt[p - 1], "mt": m, "mutant": f"{wt[p - 1]}{p}{m}", "score": rng.gauss(0, 1)}
+            for p in range(1, length + 1) for m in alpha if m != wt[p - 1]]
+    return pd.DataFrame(rows), wt
+
+
+@pytest.mark.parametrize("length", [76, 300])
+def test_heatmap_fits_any_length(length):
+    """Rows of at most HEATMAP_WRAP positions cover every position once; one shared colour legend
+    symmetric around 0; every cell's score on hover; PNG and SVG of the same plot."""
+    long, wt = _scan_frame(length)
+    spec = C.heatmap_chart(long, C.SCAN_ALPHABETS["protein"], wt).to_dict()
+    rows = spec["vconcat"]
+    assert len(rows) == -(-length // C.HEATMAP_WRAP)
+    covered = []
+    for row in rows:
+        cells = row["layer"][0]
+        enc = cells["encoding"]
+        block = enc["x"]["sort"]
+        assert len(block) <= C.HEATMAP_WRAP and row["width"] == 14 * len(block) <= 14 * C.HEATMAP_WRAP
+        covered += block
+        assert enc["color"]["scale"]["domain"] == [-max(abs(long["score"])), max(abs(long["score"]))]
+        assert {"mutant", "score"} <= {t["field"] for t in enc["tooltip"]}
+    assert covered == list(range(1, length + 1))
+    assert spec["resolve"]["scale"]["color"] == "shared"
+    png = C.figure_bytes(C.heatmap_figure(long, C.SCAN_ALPHABETS["protein"], wt), "png")
+    svg = C.figure_bytes(C.heatmap_figure(long, C.SCAN_ALPHABETS["protein"], wt), "svg")
+    assert png.startswith(b"\x89PNG") and b"<svg" in svg[:500] and b"score (nats)" in svg
+
+
+def test_heatmap_of_a_76_residue_scan_in_the_app(app_env, downloads, monkeypatch):
+    """Ubiquitin (76 residues) scanned whole with the shipped protein model: two heatmap rows, and the
+    PNG / SVG downloads."""
+    from seqdiff.pretrained import available
+
+    if "protein" not in available():
+        pytest.skip("no shipped protein model in this installation")
+    monkeypatch.setenv(C.MODELS_ENV, "text=none")
+    at = set_domain(fresh(), "protein")
+    assert len(at.text_area(key="wt_protein").value) == 76
+    at.number_input(key="scan_end_protein").set_value(76)
+    at.button(key="scan_protein").click().run()
+    ok(at)
+    assert len(at.dataframe[0].value) == 76 * 19
+    assert any("76 positions, wrapped in rows of at most 50" in c.value for c in at.caption)
+    assert at.get("vega_lite_chart")
+    png = download_payload(at, downloads, "dl_heatmap_protein_png")
+    svg = download_payload(at, downloads, "dl_heatmap_protein_svg")
+    assert png["data"].startswith(b"\x89PNG") and png["file_name"].endswith(".png")
+    assert b"<svg" in svg["data"][:500] and svg["mime"] == "image/svg+xml"
+
+
+def test_logo_and_grid_downloads(app_env, downloads):
+    at = generate(set_domain(fresh(), "protein"), "protein", num=6, steps=4)
+    assert any("All 6 shown candidates, aligned by template position" in c.value for c in at.caption)
+    assert download_payload(at, downloads, "dl_logo_aligned_protein_png")["data"].startswith(b"\x89PNG")
+    assert b"<svg" in download_payload(at, downloads, "dl_logo_aligned_protein_svg")["data"][:500]

@@ -66,6 +66,8 @@ DOMAIN = Domain(
     template=TemplateRules(skip_whitespace=True, example="TTGACA[N:17]TATAAT[N:5-8]"),
     fasta_letters="ACGTN", ambiguity_codes="NRYSWKMBDHV",
     shipped_model="dna", recipe="configs/pretrained/dna.yaml", corpus="dm3-upstream",
-    app=AppHints(label="DNA", template="TTGACA[N:17]TATAAT[N:5-8]", menu_position=1),
+    # the shipped model saw dm3 upstream regions, which end where transcription starts: a TBP box
+    # (JASPAR MA0108 TATAAAA) ~30 bp upstream of the start, as in a Drosophila core promoter
+    app=AppHints(label="DNA", template="TATAAAA[N:30]", menu_position=1),
     demo="seqdiff.jobs.demo:dna_section", order=1,
 )

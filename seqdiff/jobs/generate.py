@@ -243,7 +243,8 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
            seed: int = 0, lengths: str = "uniform", rank: bool = False, top_k: int | None = None,
            valid_only: bool = False, batch_size: int = 64, n_t: int = 8,
            sampler_options: dict[str, Any] | None = None, score: bool = False, progress: Progress | None = None,
-           step_progress: Callable[[int, int, int, int], None] | None = None) -> list[Candidate]:
+           step_progress: Callable[[int, int, int, int], None] | None = None,
+           on_batch: Callable[[list[Candidate], bool], None] | None = None) -> list[Candidate]:
     """Fill the free positions of a template; fixed letters appear verbatim in every candidate.
 
     ``lengths``: ``uniform`` draws each span's length uniformly in its range; ``likelihood`` makes,
@@ -254,7 +255,10 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
     ``top_k`` truncation goes in ``sampler_options``). ``valid_only`` (SMILES) drops molecules RDKit
     cannot parse.
     ``progress(done, total)`` is called after each batch, ``step_progress(batch, n_batches, step,
-    n_steps)`` after every sampler step (raise from either to cancel).
+    n_steps)`` after every sampler step (raise from either to cancel). ``on_batch(candidates, scored)``
+    receives each batch's candidates as soon as they are sampled (``scored`` False, no ELBO yet) and,
+    when scoring, the same objects again once their ELBO is filled in (``scored`` True); with
+    ``lengths="likelihood"`` it is called only with the final choices, after all batches.
     """
     if model.is_ar:
         raise ValueError("the AR baseline cannot infill; use a diffusion model")
@@ -301,26 +305,34 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
         # hard constraint: the fixed letters are there, verbatim
         if not torch.equal(ids[fixed], x_fixed[fixed]):
             raise RuntimeError("a fixed position changed during sampling")  # never expected
-        nll = None
-        if score:
-            nll = model.nll(ids.to(model.device), n_t=n_t, generator=batch_generator(seed + 1, b, model.device))
         texts = model.decode(ids)
+        batch = []
         for r, (sl, (x, f)) in enumerate(zip(chunk, rows)):
             n = int(x.shape[0])
             c = Candidate(id=f"infill_{start + r + 1}", sequence=texts[r], ids=ids[r, :n].tolist(),
                           fixed=f.tolist(), span_lengths=list(sl))
-            if nll is not None:
+            c.metrics = per_sample_metrics(model.domain, c.sequence)
+            batch.append(c)
+        stream = on_batch is not None and group == 1
+        if stream:
+            on_batch(batch, False)
+        if score:
+            nll = model.nll(ids.to(model.device), n_t=n_t, generator=batch_generator(seed + 1, b, model.device))
+            for r, c in enumerate(batch):
                 c.nll_nats = float(nll.nats[r])
                 c.nll_stderr = float(nll.stderr[r])
-                c.bits_per_token = c.nll_nats / (n * math.log(2))
-            c.metrics = per_sample_metrics(model.domain, c.sequence)
-            cands.append(c)
+                c.bits_per_token = c.nll_nats / (len(c.ids) * math.log(2))
+            if stream:
+                on_batch(batch, True)
+        cands.extend(batch)
         if progress is not None:
             progress(min(start + len(chunk), total), total)
     if group > 1:  # likelihood-chosen lengths: best bits/token among the lengths of each output
         cands = [min(cands[i:i + group], key=lambda c: c.bits_per_token) for i in range(0, len(cands), group)]
         for j, c in enumerate(cands):
             c.id = f"infill_{j + 1}"
+        if on_batch is not None:
+            on_batch(cands, True)
     if valid_only and get_domain(model.domain).has_validity:
         cands = [c for c in cands if c.metrics.get("valid")]
     if rank:
