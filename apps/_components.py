@@ -42,34 +42,39 @@ DEVICE_ENV = "SEQDIFF_APP_DEVICE"
 #: free span in front (DNA) or behind (text) that fills their training window (:func:`default_template`).
 DEFAULT_TEMPLATES = {n: _registry()[n].app.template for n in DOMAINS}
 
-#: Candidates per batch in the design tab: small batches, so that candidates stream in as each batch
-#: finishes and the first ones appear within seconds on 2 CPU cores with the shipped models
-#: (benchmarks/bench_app.py measures it); the rest of the starting settings are the registry's.
-BATCH_SIZES = {"smiles": 8}
+def _hints(domain: str):
+    """The domain's app hints (``AppHints``), or ``None`` for a domain without them."""
+    reg = _registry()
+    return reg[domain].app if domain in reg else None
 
 
 def design_defaults(domain: str, model=None) -> dict:
-    """The starting settings of a domain's design tab: count, steps and sampler from the domain registry
-    (``AppHints``), a small batch size, 8 ELBO time points; steps never exceed the model's own."""
-    reg = _registry()
-    hints = reg[domain].app if domain in reg and reg[domain].app is not None else None
+    """The starting settings of a domain's design tab: count, steps, sampler and a small batch size
+    (so that candidates stream in as each batch finishes and the first ones appear within seconds on
+    2 CPU cores with the shipped models; benchmarks/bench_app.py measures it) from the domain registry
+    (``AppHints``), 8 ELBO time points; steps never exceed the model's own."""
+    hints = _hints(domain)
     out = {"num": hints.count if hints else 16, "steps": hints.steps if hints else 64,
-           "sampler": hints.sampler if hints else None, "batch_size": BATCH_SIZES.get(domain, 4), "n_t": 8}
+           "sampler": hints.sampler if hints else None, "batch_size": hints.batch_size if hints else 4, "n_t": 8}
     own = getattr(getattr(getattr(model, "cfg", None), "sampling", None), "steps", None)
     if own:
         out["steps"] = min(out["steps"], int(own))
     return out
 
 
-#: Example wild types for the variant tab (human ubiquitin; a fly promoter core).
-DEFAULT_WILD_TYPES = {
-    "protein": "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG",
-    "dna": "GCAGTCGCTATAAAAGGCGCTCGCAGTTCAGTCAGTTCGTTCGGAGTCAGCTCAGTTCAG",
-}
+#: Example wild types for the variant tab, residues of single-mutant scans and of sequence logos
+#: (``AppHints.wild_type``, ``letters`` and ``views``).
+DEFAULT_WILD_TYPES = {n: _registry()[n].app.wild_type for n in DOMAINS if _registry()[n].app.wild_type}
+SCAN_ALPHABETS = {n: _registry()[n].app.letters for n in DOMAINS if "scan" in _registry()[n].app.views}
+LOGO_ALPHABETS = {n: _registry()[n].app.letters for n in DOMAINS if "logo" in _registry()[n].app.views}
 
-SCAN_ALPHABETS = {"protein": "ACDEFGHIKLMNPQRSTVWY", "dna": "ACGT"}
-#: Domains drawn as sequence logos, with the letters drawn.
-LOGO_ALPHABETS = {"dna": "ACGT", "rna": "ACGU", "protein": SCAN_ALPHABETS["protein"]}
+
+def has_view(domain: str, view: str) -> bool:
+    """Whether the domain's app hints offer a result view (``AppHints.views``)."""
+    hints = _hints(domain)
+    return hints is not None and view in hints.views
+
+
 #: Longest position window of a "scan all single mutants" run.
 MAX_SCAN_POSITIONS = 100
 
@@ -168,14 +173,21 @@ def default_template(domain: str, model) -> str:
         longest = parse_template(text, model.tokenizer, domain=domain).max_length
     except ValueError:
         return text
-    if domain == "dna" and 7 < model.max_len < longest:  # a short-window model: a shorter downstream span
-        text, longest = f"TATAAAA[N:{model.max_len - 7}]", model.max_len
-    if not is_window_model(model) or domain not in ("dna", "text"):
+    hints = _hints(domain)
+    if hints is None:
+        return text
+    short = hints.short_template
+    if short is not None and model.max_len < longest:  # a short-window model: the template's short form
+        fixed = parse_template(short.format(free=0), model.tokenizer, domain=domain).max_length
+        if fixed < model.max_len:
+            text, longest = short.format(free=model.max_len - fixed), model.max_len
+    if not is_window_model(model) or hints.window_fill is None:
         return text
     extra = model.max_len - longest
     if extra <= 0:
         return text
-    return f"[N:{extra}]{text}" if domain == "dna" else f"{text}{{{extra}}}"
+    span = hints.span_format.format(n=extra)
+    return span + text if hints.window_fill == "before" else text + span
 
 
 def window_hint(model) -> str | None:
@@ -238,7 +250,7 @@ def template_error_text(err) -> tuple[str, str | None]:
 
 
 def _escape_fixed(text: str, domain: str) -> str:
-    if domain == "smiles":
+    if not _registry()[domain].template.bracket_spans:  # SMILES: [...] is an atom, \\ a bond
         return text
     return "".join("\\" + c if c in "?{[\\" else c for c in text)
 
@@ -246,7 +258,7 @@ def _escape_fixed(text: str, domain: str) -> str:
 def clean_pasted(seq: str, domain: str) -> str:
     """A pasted sequence: FASTA header lines dropped; whitespace removed for DNA/protein/SMILES."""
     lines = [ln for ln in seq.replace("\r", "").split("\n") if not ln.startswith(">")]
-    if domain == "text":
+    if _registry()[domain].join_lines:  # text: lines are one stream
         return " ".join(ln.strip() for ln in lines if ln.strip())
     return "".join("".join(lines).split())
 
@@ -257,7 +269,8 @@ def region_units(seq: str, domain: str, tokenizer) -> list[str]:
     Raises ``ValueError`` (a tokenizer error naming the position) for letters the model lacks.
     """
     ids = tokenizer.encode(seq)
-    if domain == "smiles":
+    hints = _hints(domain)
+    if hints is not None and hints.units == "tokens":
         return [tokenizer.id_to_token(i) for i in ids]
     if len(ids) != len(seq):
         raise ValueError(f"the sequence has {len(seq)} letters but encodes to {len(ids)} tokens")
@@ -268,7 +281,8 @@ def _span(k_lo: int, k_hi: int, domain: str) -> str:
     if k_hi <= 0:
         return ""
     n = f"{k_lo}" if k_lo == k_hi else f"{k_lo}-{k_hi}"
-    return f"[N:{n}]" if domain == "dna" else ("{" + n + "}")
+    hints = _hints(domain)
+    return (hints.span_format if hints is not None else "{{{n}}}").format(n=n)
 
 
 def mark_region_template(seq: str, start: int, end: int, domain: str, tokenizer, slack: int = 0) -> str:
@@ -711,7 +725,7 @@ def logo_figure(table, domain: str, fixed_ranges: Sequence[tuple[int, int]] = ()
 
     L = len(table)
     fig, ax = plt.subplots(figsize=(min(max(4.0, 0.16 * L + 1.0), 24.0), 2.2), dpi=100)
-    logomaker.Logo(table, ax=ax, color_scheme="classic" if domain in ("dna", "rna") else "chemistry",
+    logomaker.Logo(table, ax=ax, color_scheme=_hints(domain).logo_colors if _hints(domain) else "chemistry",
                    font_name="DejaVu Sans", vpad=0.03)
     for a, b in fixed_ranges:
         ax.axvspan(a - 0.5, b + 0.5, color="#ffc107", alpha=0.3, zorder=-1, lw=0)

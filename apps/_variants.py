@@ -122,8 +122,8 @@ def _curve_chart(curve, zero):
 
 
 def fewshot_section(domain, model, wt: str) -> None:
-    """The few-shot / family block of the variant tab (protein models only)."""
-    if domain != "protein" or len(wt) > model.max_len:
+    """The few-shot / family block of the variant tab (domains whose app hints offer ``fewshot``)."""
+    if not C.has_view(domain, "fewshot") or len(wt) > model.max_len:
         return  # the zero-shot section above already says what is wrong with the wild type
     ss.setdefault("fewshot", {})
     st.divider()

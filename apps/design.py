@@ -36,6 +36,7 @@ for _p in (_HERE, _HERE.parent):  # the helpers beside this file; seqdiff from a
 import streamlit as st  # noqa: E402
 
 import _components as C  # noqa: E402
+from seqdiff.domains import get_domain  # noqa: E402
 
 st.set_page_config(page_title="seqdiff design", page_icon="🧬", layout="wide")
 
@@ -206,7 +207,7 @@ def _set_template(domain: str, text: str) -> None:
 
 
 def mark_region_helper(domain, model):
-    unit = "SMILES token" if domain == "smiles" else ("character" if domain == "text" else "letter")
+    unit = get_domain(domain).letter
     st.caption(f"Paste a sequence, choose the region to keep (1-based, both ends included; positions count "
                f"{unit}s), and make it the template: the region is fixed and the rest is free.")
     pasted = st.text_area("Sequence", key=f"region_seq_{domain}", height=80,
@@ -250,7 +251,7 @@ def start_job(domain, model, model_label, tmpl, settings) -> None:
                                       report=job.report, on_batch=job.add_batch)
         df = C.candidates_frame(cands, domain)
         extra = {}
-        if domain == "smiles":
+        if "valid" in get_domain(domain).sample_columns:
             seqs = [c.sequence for c in cands]
             extra = {"validity": validity(seqs), "uniqueness": uniqueness(seqs)}
         return {"cands": cands, "df": df, "template": tmpl.text, "tmpl": tmpl, "model": model_label,
@@ -528,7 +529,7 @@ def results_section(domain, model):
     more = f'<div class="sd-seq">… and {len(shown) - limit} more (download them)</div>' if len(shown) > limit else ""
     st.markdown(f'<div id="sd-candidates">{"".join(lines)}{more}</div>', unsafe_allow_html=True)
     # ---- domain views
-    if domain == "smiles":
+    if C.has_view(domain, "molecules"):
         valid = shown[shown["valid"]]
         st.markdown("**Molecules** (valid candidates, in table order, at most 24)")
         if valid.empty:
@@ -541,7 +542,7 @@ def results_section(domain, model):
                              f"dl_grid_{domain}")
     if domain in C.LOGO_ALPHABETS:
         logo_section(domain, shown, by_id, res.get("tmpl"))
-    if domain == "dna":
+    if C.has_view(domain, "motifs"):
         st.markdown("**JASPAR motif matches** (both strands)")
         thr = st.slider("Relative score threshold", 0.70, 1.0, 0.90, 0.01, key=f"motif_thr_{domain}",
                         help="0.8 is a common JASPAR cut-off; short AT-rich motifs match almost anywhere at 0.8.")
@@ -598,7 +599,7 @@ def _run_scoring(domain, model, wt, table, kind, note=None):
 def variant_tab(domain, model):
     _variant_tab(domain, model)
     wt = C.clean_wild_type(ss.get(f"wt_{domain}", ""))
-    if domain == "protein" and wt:
+    if C.has_view(domain, "fewshot") and wt:
         from _variants import fewshot_section  # measured variants and homologs (few-shot, family)
         fewshot_section(domain, model, wt)
 

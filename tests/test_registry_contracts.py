@@ -71,6 +71,21 @@ def test_domain_template_rules_and_app_hints(dom):
     assert dom.app.label and dom.app.steps >= 1 and dom.app.count >= 1
     if dom.app.sampler is not None:
         assert dom.app.sampler in SAMPLERS
+    hints = dom.app
+    assert set(hints.views) <= {"logo", "molecules", "motifs", "scan", "fewshot"}, dom.name
+    assert hints.batch_size >= 1 and hints.units in ("letters", "tokens")
+    assert hints.window_fill in (None, "before", "after")
+    if {"logo", "scan"} & set(hints.views):  # the drawn / substituted residues are the model's letters
+        assert hints.letters and tok.decode(tok.encode(hints.letters)) == hints.letters, dom.name
+    if "molecules" in hints.views:
+        assert "valid" in dom.sample_columns
+    if hints.wild_type:
+        assert tok.decode(tok.encode(hints.wild_type)) == hints.wild_type
+    # the app's free spans and short-window template are templates of this domain
+    span = parse_template(hints.template + hints.span_format.format(n=5), tok, domain=dom.name)
+    assert span.max_length == parse_template(hints.template, tok, domain=dom.name).max_length + 5
+    if hints.short_template is not None:
+        assert parse_template(hints.short_template.format(free=3), tok, domain=dom.name).max_length >= 3
 
 
 @pytest.mark.parametrize("dom", DOMAINS, ids=DOMAIN_IDS)

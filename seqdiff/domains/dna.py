@@ -68,6 +68,9 @@ DOMAIN = Domain(
     shipped_model="dna", recipe="configs/pretrained/dna.yaml", corpus="dm3-upstream",
     # the shipped model saw dm3 upstream regions, which end where transcription starts: a TBP box
     # (JASPAR MA0108 TATAAAA) ~30 bp upstream of the start, as in a Drosophila core promoter
-    app=AppHints(label="DNA", template="TATAAAA[N:30]", menu_position=1),
+    app=AppHints(label="DNA", template="TATAAAA[N:30]", menu_position=1,
+                 views=("logo", "motifs", "scan"), letters="ACGT", logo_colors="classic",
+                 wild_type="GCAGTCGCTATAAAAGGCGCTCGCAGTTCAGTCAGTTCGTTCGGAGTCAGCTCAGTTCAG",  # a fly promoter core
+                 span_format="[N:{n}]", window_fill="before", short_template="TATAAAA[N:{free}]"),
     demo="seqdiff.jobs.demo:dna_section", order=1,
 )

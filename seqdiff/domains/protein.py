@@ -29,6 +29,8 @@ DOMAIN = Domain(
     layout="pad", template=TemplateRules(skip_whitespace=True, example="MK{5}W?Q{2-4}"),
     fasta_letters=None, ambiguity_codes="BZJX",
     shipped_model="protein", recipe="configs/pretrained/protein.yaml", corpus="uniprot-20k",
-    app=AppHints(label="Protein", template="M{10}GPSGSGKST{30-40}", menu_position=2),
+    app=AppHints(label="Protein", template="M{10}GPSGSGKST{30-40}", menu_position=2,
+                 views=("logo", "scan", "fewshot"), letters="ACDEFGHIKLMNPQRSTVWY",
+                 wild_type="MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"),  # human ubiquitin
     demo="seqdiff.jobs.demo:protein_section", order=2,
 )

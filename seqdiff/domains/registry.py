@@ -52,6 +52,19 @@ class AppHints:
         steps, count: default sampling steps and number of outputs.
         sampler: default sampler (``None``: the model's own).
         menu_position: position in a domain menu (smaller first).
+        batch_size: candidates per batch (small, so results stream in early).
+        views: the result views offered: ``"logo"`` (sequence logo of ``letters``), ``"molecules"``
+            (a grid of the valid molecules), ``"motifs"`` (JASPAR matches), ``"scan"`` (single-mutant
+            scans over ``letters`` in the variant tab), ``"fewshot"`` (measured variants and homologs).
+        letters: the residues drawn in logos and substituted in scans.
+        logo_colors: logomaker colour scheme of the logo.
+        wild_type: example wild type of the variant tab.
+        units: what a pasted sequence's positions count: ``"letters"`` or ``"tokens"`` (SMILES).
+        span_format: how the app writes a free span of ``n`` positions (``{n}``; ``[N:n]`` for DNA).
+        window_fill: where a free span that fills a window model's length goes: ``"before"`` or
+            ``"after"`` the template (``None``: never filled).
+        short_template: the template for a window shorter than ``template`` (``{free}``: the free
+            positions left), or ``None``.
     """
 
     label: str
@@ -60,6 +73,15 @@ class AppHints:
     count: int = 16
     sampler: str | None = None
     menu_position: int = 100
+    batch_size: int = 4
+    views: tuple[str, ...] = ()
+    letters: str = ""
+    logo_colors: str = "chemistry"
+    wild_type: str = ""
+    units: str = "letters"
+    span_format: str = "{{{n}}}"
+    window_fill: str | None = None
+    short_template: str | None = None
 
 
 @dataclass(frozen=True)

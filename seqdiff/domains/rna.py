@@ -115,6 +115,7 @@ DOMAIN = Domain(
     template=TemplateRules(skip_whitespace=True, example="GCGGAUUUAGCUCAG{30-40}GUUCGAAUC{12-16}"),
     fasta_letters="ACGUN", ambiguity_codes="NRYSWKMBDHV",
     shipped_model="rna", recipe="configs/pretrained/rna.yaml", corpus="trna",
-    app=AppHints(label="RNA", template="GCGGAUUUAGCUCAG{30-40}GUUCGAAUC{12-16}", menu_position=5),
+    app=AppHints(label="RNA", template="GCGGAUUUAGCUCAG{30-40}GUUCGAAUC{12-16}", menu_position=5,
+                 views=("logo",), letters="ACGU", logo_colors="classic"),
     demo="seqdiff.jobs.rna_demo:rna_section", order=4,
 )

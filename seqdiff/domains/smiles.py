@@ -313,6 +313,7 @@ DOMAIN = Domain(
     record_options=("randomize_smiles", "canonicalize_smiles", "check_smiles"),
     template=TemplateRules(bracket_spans=False, example="c1ccccc1{3}C(=O)O"),
     shipped_model="smiles", recipe="configs/pretrained/smiles.yaml", corpus="moses",
-    app=AppHints(label="Molecules (SMILES)", template="c1ccccc1{3}C(=O)O", menu_position=3),
+    app=AppHints(label="Molecules (SMILES)", template="c1ccccc1{3}C(=O)O", menu_position=3, batch_size=8,
+                 views=("molecules",), units="tokens"),
     demo="seqdiff.jobs.demo:smiles_section", order=3,
 )

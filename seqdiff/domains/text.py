@@ -88,6 +88,6 @@ DOMAIN = Domain(
     reader_options={"mode": "lines"}, layout="window", join_lines=True,
     template=TemplateRules(example="the {4} sat"),
     shipped_model="text", recipe="configs/pretrained/text.yaml", corpus="wikitext8",
-    app=AppHints(label="Text", template="the {3-6} of {8}", menu_position=4),
+    app=AppHints(label="Text", template="the {3-6} of {8}", menu_position=4, window_fill="after"),
     demo="seqdiff.jobs.demo:text_section", order=0,
 )
