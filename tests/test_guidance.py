@@ -1,0 +1,130 @@
+"""Reward-guided sampling (best-of-N, SMC) and classifier-free guidance against exact answers on
+small explicit distributions (enumeration)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from conftest import make_oracle, state_index, tv_threshold
+from seqdiff.diffusion import (Absorbing, Linear, LogLinear, Uniform, build_sampler, exact_sampler_distribution,
+                               total_variation)
+from seqdiff.guidance import best_of_n, best_of_n_law, smc_sample, tilt_log_potential
+
+L = 3
+
+
+def clean_law(sampler, orc):
+    law = exact_sampler_distribution(sampler, orc, L)
+    return law[state_index(orc.configs, orc.process.vocab_size)]
+
+
+def table_reward(orc, values):
+    return lambda x: values[orc.index(x)]
+
+
+PROCS = [("absorbing-ancestral", Absorbing(4), Linear(), "ancestral"),
+         ("uniform-tweedie", Uniform(3), LogLinear(), "tweedie")]
+
+
+def test_best_of_n_law_formula_matches_brute_force():
+    """The closed form against the law of the winner of every ordered tuple of draws."""
+    g = torch.Generator().manual_seed(3)
+    q = torch.rand(6, generator=g, dtype=torch.float64)
+    q /= q.sum()
+    r = torch.tensor([0.5, 0.2, 0.5, 0.9, 0.2, 0.9], dtype=torch.float64)  # ties between states
+    for n in (1, 2, 3):
+        brute = torch.zeros(6, dtype=torch.float64)
+        for draw in itertools.product(range(6), repeat=n):
+            best = max(range(n), key=lambda j: (r[draw[j]], -j))  # highest reward, first on ties
+            brute[draw[best]] += float(torch.prod(q[list(draw)]))
+        assert torch.allclose(best_of_n_law(q, r, n), brute, atol=1e-12)
+    assert torch.allclose(best_of_n_law(q, r, 1), q)
+
+
+@pytest.mark.parametrize("case", PROCS, ids=[c[0] for c in PROCS])
+def test_best_of_n_output_law_is_the_exact_formula(case):
+    _, proc, sch, name = case
+    orc = make_oracle(proc, sch, seed=0)
+    sampler = build_sampler(name, proc, sch, steps=8)
+    q = clean_law(sampler, orc)
+    g = torch.Generator().manual_seed(1)
+    r = torch.round(torch.rand(orc.configs.shape[0], generator=g, dtype=torch.float64) * 6) / 6  # with ties
+    n_out = 20_000
+    x, rew = best_of_n(sampler, orc, table_reward(orc, r), n_out, L, n=4, generator=torch.Generator().manual_seed(2))
+    assert x.shape == (n_out, L) and torch.equal(rew, r[orc.index(x)])
+    emp = torch.bincount(orc.index(x), minlength=len(q)).double() / n_out
+    exact = best_of_n_law(q, r, 4)
+    bound = tv_threshold(exact, n_out)
+    assert total_variation(emp, exact) < bound
+    assert total_variation(emp, q) > bound + 0.05  # it is not the plain sampler's law
+
+
+@pytest.mark.parametrize("case", PROCS, ids=[c[0] for c in PROCS])
+def test_smc_converges_to_the_tilted_target(case):
+    """The law of SMC's output (the expected weighted particle measure, estimated over many
+    independent groups) approaches q·r^λ/Z as the particles per group grow; q is the sampler's
+    exact law (the tilt is of what the sampler draws)."""
+    _, proc, sch, name = case
+    orc = make_oracle(proc, sch, seed=0)
+    sampler = build_sampler(name, proc, sch, steps=16)
+    q = clean_law(sampler, orc)
+    r = torch.rand(len(q), generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.05
+    lam = 2.0
+    target = q * r ** lam
+    target /= target.sum()
+    phi = tilt_log_potential(table_reward(orc, r), lam, "power")
+    tv, picks = {}, {}
+    for k in (1, 4, 64):
+        groups = 32_768 // k
+        res = smc_sample(sampler, orc, phi, groups, L, particles=k, generator=torch.Generator().manual_seed(5))
+        assert torch.allclose(res.weights.sum(-1), torch.ones(groups, dtype=torch.float64))
+        est = torch.zeros(len(q), dtype=torch.float64)
+        est.index_add_(0, orc.index(res.particles.reshape(-1, L)), res.weights.reshape(-1))
+        tv[k] = total_variation(est / groups, target)
+        picks[k] = torch.bincount(orc.index(res.samples), minlength=len(q)).double() / groups
+    assert tv[1] > 0.2 and abs(tv[1] - total_variation(q, target)) < 0.02  # one particle: no tilt
+    assert tv[64] < tv[4] < tv[1]
+    assert tv[64] < 0.025, tv
+    # one output per group, drawn from the weights: its empirical law is near the target too
+    assert total_variation(picks[64], target) < tv_threshold(target, 32_768 // 64) + 0.025
+
+
+def test_smc_exp_tilt_and_fixed_positions():
+    """An exponential tilt e^{λ r} with a fixed position: the target is q(·|fixed)·e^{λ r}/Z."""
+    proc, sch = Absorbing(4), Linear()
+    orc = make_oracle(proc, sch, seed=2)
+    sampler = build_sampler("ancestral", proc, sch, steps=16)
+    fixed = torch.tensor([False, True, False])
+    values = torch.tensor([3, 1, 3])
+    law = exact_sampler_distribution(sampler, orc, L, fixed, values)[state_index(orc.configs, 4)]
+    r = torch.linspace(-1.0, 1.0, len(law), dtype=torch.float64)
+    lam = 1.5
+    target = law * torch.exp(lam * r)
+    target /= target.sum()
+    groups = 512
+    res = smc_sample(sampler, orc, tilt_log_potential(table_reward(orc, r), lam), particles=64,
+                     x_fixed=values.expand(groups, L), fixed=fixed.expand(groups, L),
+                     generator=torch.Generator().manual_seed(0))
+    assert (res.particles[..., 1] == 1).all()
+    est = torch.zeros(len(law), dtype=torch.float64)
+    est.index_add_(0, orc.index(res.particles.reshape(-1, L)), res.weights.reshape(-1))
+    assert total_variation(est / groups, target) < 0.03
+    assert total_variation(law, target) > 0.2
+
+
+def test_bad_smc_arguments():
+    proc, sch = Absorbing(4), Linear()
+    orc = make_oracle(proc, sch)
+    s = build_sampler("ancestral", proc, sch, steps=4)
+    phi = tilt_log_potential(lambda x: torch.ones(x.shape[0]), 1.0)
+    with pytest.raises(ValueError, match="particles"):
+        smc_sample(s, orc, phi, 2, L, particles=0)
+    with pytest.raises(ValueError, match="ess_threshold"):
+        smc_sample(s, orc, phi, 2, L, ess_threshold=1.5)
+    with pytest.raises(ValueError, match="power tilt"):
+        tilt_log_potential(lambda x: -torch.ones(x.shape[0]), 1.0, "power")(torch.zeros(2, L, dtype=torch.long))
+    with pytest.raises(ValueError, match="N ≥ 1"):
+        best_of_n(s, orc, lambda x: torch.ones(x.shape[0]), 2, L, n=0)
