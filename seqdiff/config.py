@@ -35,7 +35,8 @@ _TOKENIZER_KINDS = tuple(dict.fromkeys(("char", "byte", "bpe", *(d.tokenizer_kin
 
 __all__ = [
     "ConfigError", "DataConfig", "TokenizerConfig", "ModelConfig", "DiffusionConfig", "OptimConfig",
-    "TrainerConfig", "SamplingConfig", "TrainConfig", "load_config", "apply_overrides", "config_docs",
+    "TrainerConfig", "SamplingConfig", "ConditionConfig", "TrainConfig", "load_config", "apply_overrides",
+    "config_docs",
 ]
 
 
@@ -164,6 +165,24 @@ class SamplingConfig:
 
 
 @dataclass
+class ConditionConfig:
+    column: str = doc("", "Conditioning column (classifier-free guidance): a column of a CSV/TSV training file, or "
+                      "a `key=value` field of FASTA headers; empty = an unconditional model.")
+    sequence_column: str = doc("", "CSV/TSV: the column holding the sequences (default: sequence, smiles, seq, or "
+                               "the first column).")
+    bins: list = doc(None, "Numeric conditions: bin edges, e.g. [0.5, 0.7, 0.85] (values below the first edge are "
+                     "class 0); unset = the column's values are class labels.")
+    quantiles: int = doc(0, "Numeric conditions: this many equal-count bins from the training values (instead of `bins`).")
+    classes: list = doc(None, "Class names, in class-index order (recorded by training; for binned conditions the "
+                        "bin ranges).")
+    dropout: float = doc(0.1, "Probability that a training row's condition is replaced by the null class.")
+    init_from: str = doc("", "Start from the weights of this model file (e.g. a shipped default, by name), adding "
+                         "the class embedding; its tokenizer, network and diffusion sections replace the recipe's.")
+    freeze_base: bool = doc(False, "With `init_from`: train only the condition path (the class embedding and the "
+                            "maps from it into the adaLN modulations); the base weights stay as they are.")
+
+
+@dataclass
 class TrainConfig:
     name: str = doc("run", "Run name.")
     seed: int = doc(0, "Seed for splits, initialisation, noise and sampling.")
@@ -175,6 +194,7 @@ class TrainConfig:
     optim: OptimConfig = doc(None, "Optimisation.", factory=OptimConfig)
     trainer: TrainerConfig = doc(None, "Lightning trainer.", factory=TrainerConfig)
     sampling: SamplingConfig = doc(None, "Sampling defaults saved with the model.", factory=SamplingConfig)
+    condition: ConditionConfig = doc(None, "Conditioning for classifier-free guidance.", factory=ConditionConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -278,6 +298,18 @@ def _validate(cfg: TrainConfig, source: str) -> None:
             raise ConfigError(f"{source}: `sampling.options`: {e}") from None
     if not 0 <= cfg.optim.ema < 1:
         raise ConfigError(f"{source}: `optim.ema` must be in [0, 1)")
+    c = cfg.condition
+    if not 0 <= c.dropout < 1:
+        raise ConfigError(f"{source}: `condition.dropout` must be in [0, 1)")
+    if c.bins is not None and (not c.bins or any(not _type_ok(b, float) for b in c.bins)
+                               or list(c.bins) != sorted(set(c.bins))):
+        raise ConfigError(f"{source}: `condition.bins` must be increasing numbers, got {c.bins!r}")
+    if c.quantiles < 0 or (c.quantiles and c.bins):
+        raise ConfigError(f"{source}: `condition.quantiles` must be ≥ 0 and not given with `condition.bins`")
+    if c.classes is not None and (len(c.classes) < 1 or len(set(map(str, c.classes))) != len(c.classes)):
+        raise ConfigError(f"{source}: `condition.classes` must be distinct names")
+    if c.classes and cfg.model.arch == "ar":
+        raise ConfigError(f"{source}: conditioning is for diffusion models (`model.arch: dit`)")
 
 
 def _parse_scalar(text: str) -> Any:

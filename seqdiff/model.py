@@ -69,9 +69,20 @@ class SeqDiffModel(nn.Module):
             kwargs = {"num_samples": d.genmd4_samples} if d.loss == "genmd4" else {}
             self.loss = build_loss(d.loss, self.process, schedule, **kwargs)
             net = DiT(DiTConfig(n_out=self.process.vocab_size, cond_dim=m.cond_dim,
-                                time_conditioning=m.time_conditioning, **common))
+                                time_conditioning=m.time_conditioning, num_classes=self.num_classes, **common))
             # the denoiser owns the network and (if learnable, GenMD4) the schedule
             self.denoiser = DiffusionDenoiser(net, self.process, schedule, d.parameterization, pad_id=tok.pad_id)
+
+    @property
+    def num_classes(self) -> int:
+        """Condition classes of a conditional model (0: unconditional)."""
+        return len(self.cfg.condition.classes or [])
+
+    def condition_index(self, value) -> int:
+        """The class index of a condition given by name (or, for a binned numeric condition, by a
+        value inside one of its bins); ``ValueError`` naming the known classes otherwise."""
+        from .guidance.conditions import class_index
+        return class_index(self.cfg.condition, value)
 
     @property
     def network(self) -> nn.Module:
@@ -117,17 +128,22 @@ class SeqDiffModel(nn.Module):
         """Positions that count in the loss and in bits per token: real data tokens."""
         return pad_mask if self.is_ar else pad_mask & (x < self.tokenizer.num_data_tokens)
 
-    def objective(self, x: Tensor, pad_mask: Tensor, generator: torch.Generator | None = None
-                  ) -> tuple[Tensor, Tensor]:
+    def objective(self, x: Tensor, pad_mask: Tensor, generator: torch.Generator | None = None,
+                  cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(objective, nats)`` per sequence: backpropagate the first, report the second.
 
         Only data tokens are diffused and scored; special tokens in the input (a packing separator)
-        are fixed context, like padding (which the network also does not attend to).
+        are fixed context, like padding (which the network also does not attend to). ``cond``: the
+        condition class of each row of a conditional model (``num_classes`` = none).
         """
         if self.is_ar:
             nll = -self.network.log_likelihood(x, pad_mask)
             return nll, nll.detach()
-        return self.loss.training_loss(self.denoiser, x, generator, loss_mask=self.scored(x, pad_mask))
+        den = self.denoiser
+        if cond is not None:
+            from .guidance.cfg import ConditionedDenoiser
+            den = ConditionedDenoiser(self.denoiser, cond)
+        return self.loss.training_loss(den, x, generator, loss_mask=self.scored(x, pad_mask))
 
     # -- likelihood -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -194,6 +210,19 @@ class SeqDiffModel(nn.Module):
         ``length``: an int, a tensor of per-sample lengths, or ``None`` to draw lengths from the
         training distribution. ``x_fixed``/``fixed`` clamp positions (infilling).
         """
+        x_fixed, fixed = self.layout(num, length, generator, x_fixed, fixed)
+        if self.is_ar:
+            return self._generate_ar(x_fixed, fixed, generator)
+        s = self.build_sampler(sampler, steps, **sampler_kwargs)
+        return s.sample(self.denoiser, x_fixed=x_fixed, fixed=fixed, generator=generator, progress=progress,
+                        stats=stats)
+
+    def layout(self, num: int | None = None, length: int | Tensor | None = None,
+               generator: torch.Generator | None = None, x_fixed: Tensor | None = None,
+               fixed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(x_fixed, fixed)`` of a generation run: given ones moved to the model's device, or pad
+        positions after each sequence's length (drawn from the training distribution when ``length``
+        is ``None``)."""
         device = self.device
         pad = self.tokenizer.pad_id
         if x_fixed is not None:
@@ -219,11 +248,7 @@ class SeqDiffModel(nn.Module):
             fixed = is_pad.to(device)
         if x_fixed.shape[1] > self.max_len:
             raise ValueError(f"length {x_fixed.shape[1]} exceeds the model's maximum {self.max_len}")
-        if self.is_ar:
-            return self._generate_ar(x_fixed, fixed, generator)
-        s = self.build_sampler(sampler, steps, **sampler_kwargs)
-        return s.sample(self.denoiser, x_fixed=x_fixed, fixed=fixed, generator=generator, progress=progress,
-                        stats=stats)
+        return x_fixed, fixed
 
     def _generate_ar(self, x_fixed: Tensor, fixed: Tensor, generator) -> Tensor:
         """Left-to-right sampling; per-sample lengths are imposed by cutting (no end token)."""

@@ -128,3 +128,102 @@ def test_bad_smc_arguments():
         tilt_log_potential(lambda x: -torch.ones(x.shape[0]), 1.0, "power")(torch.zeros(2, L, dtype=torch.long))
     with pytest.raises(ValueError, match="N ≥ 1"):
         best_of_n(s, orc, lambda x: torch.ones(x.shape[0]), 2, L, n=0)
+
+
+# ------------------------------------------------------------------------ classifier-free guidance
+from seqdiff.diffusion import random_distribution  # noqa: E402
+from seqdiff.guidance.cfg import ConditionalOracle, combine_transitions, guided  # noqa: E402
+
+
+def cond_oracle(proc, sch, seed=0, param="x0"):
+    g = torch.Generator().manual_seed(seed)
+    n = proc.num_data_tokens ** L
+    p = torch.stack([random_distribution(n, g), random_distribution(n, g)])
+    return ConditionalOracle(p, torch.tensor([0.3, 0.7]), L, proc, sch, param)
+
+
+CFG_CASES = [("absorbing-ancestral", Absorbing(4), Linear(), "ancestral", "x0"),
+             ("absorbing-tweedie", Absorbing(4), Linear(), "tweedie", "x0"),
+             ("uniform-euler-score", Uniform(3), LogLinear(eps=1e-3), "euler", "score"),
+             ("uniform-tweedie", Uniform(3), LogLinear(), "tweedie", "x0")]
+
+
+def _guided_law(sampler, orc, cond, gamma, mode="transition"):
+    s, den = guided(sampler, orc, cond, gamma, mode=mode)
+    return exact_sampler_distribution(s, den, L)[state_index(orc.oracles[0].configs, orc.process.vocab_size)]
+
+
+@pytest.mark.parametrize("case", CFG_CASES, ids=[c[0] for c in CFG_CASES])
+def test_cfg_weight_one_is_the_conditional_law_and_zero_the_unconditional(case):
+    """With exact conditional/unconditional denoisers: the guided transition at γ = 1 (computed
+    through the two-output combination, not the shortcut) is the conditional sampler's, whose law
+    tends to p0(x | c); γ = 0 is the unconditional one (p0(x))."""
+    _, proc, sch, name, param = case
+    orc = cond_oracle(proc, sch, param=param)
+    sampler = build_sampler(name, proc, sch, steps=128)
+    from seqdiff.guidance.cfg import CFGPair, _transition_class
+    import copy
+    for gamma, cls in ((1.0, 1), (0.0, None)):
+        s = copy.copy(sampler)
+        s.__class__ = _transition_class(type(sampler))
+        s.cfg_gamma = gamma
+        law = exact_sampler_distribution(s, CFGPair(orc, 1, 2), L)[state_index(orc.oracles[0].configs, proc.vocab_size)]
+        ref_orc = orc.oracles[cls if cls is not None else 2]
+        plain = clean_law(sampler, ref_orc)
+        assert torch.allclose(law, plain, atol=1e-12)
+        exact = orc.p0_given_c[cls] if cls is not None else orc.marginal
+        assert total_variation(law, exact) < 0.02
+        assert total_variation(law, orc.p0_given_c[0]) > 0.1  # it is not the other class's law
+    # and through guided() (its γ ∈ {0, 1} shortcuts), in both modes
+    for mode in ("transition", "x0"):
+        assert torch.allclose(_guided_law(sampler, orc, 1, 1.0, mode), clean_law(sampler, orc.oracles[1]), atol=1e-12)
+        assert torch.allclose(_guided_law(sampler, orc, 1, 0.0, mode), clean_law(sampler, orc.oracles[2]), atol=1e-12)
+
+
+def test_cfg_masked_transition_matches_the_closed_form():
+    """At a masked position the tilted transition stays masked w.p. S/(S + M Z) and reveals a w.p.
+    M g(a)/(S + M Z), g = p_c^γ p_u^{1-γ}, Z = Σ g (module docstring), from the exact posteriors."""
+    proc, sch = Absorbing(4), Linear()
+    orc = cond_oracle(proc, sch, seed=4)
+    sampler = build_sampler("ancestral", proc, sch, steps=8)
+    x = torch.tensor([[3, 1, 3], [3, 3, 3], [0, 3, 2]])
+    t, s = torch.full((3,), 0.6, dtype=torch.float64), torch.full((3,), 0.45, dtype=torch.float64)
+    for gamma in (0.5, 2.0, 3.0):
+        gs, den = guided(sampler, orc, 0, gamma, mode="transition")
+        P = gs.step_probs(den(x, t.float()), "x0", x, t, s)
+        pc = orc.oracles[0].posterior(x, t)[..., :3]
+        pu = orc.oracles[2].posterior(x, t)[..., :3]
+        a_t, a_s = 1 - 0.6, 1 - 0.45
+        S, M = (1 - a_s) / (1 - a_t), (a_s - a_t) / (1 - a_t)
+        g = pc ** gamma * pu ** (1 - gamma)
+        Z = g.sum(-1, keepdim=True)
+        masked = x == 3
+        assert torch.allclose(P[..., 3][masked], (S / (S + M * Z[..., 0]))[masked], atol=1e-10)
+        assert torch.allclose(P[..., :3][masked], (M * g / (S + M * Z))[masked], atol=1e-10)
+        assert torch.equal(P[~masked].argmax(-1), x[~masked]) and torch.allclose(P[~masked].max(-1).values,
+                                                                                  torch.ones(int((~masked).sum()), dtype=torch.float64))
+        # the x0 mode reveals with the unguided probability M, tokens from g / Z
+        s0, d0 = guided(sampler, orc, 0, gamma, mode="x0")
+        P0 = s0.step_probs(d0(x, t.float()), "x0", x, t, s)
+        assert torch.allclose(P0[..., :3][masked], (M * g / Z)[masked], atol=1e-6)
+
+
+def test_cfg_strong_guidance_moves_mass_towards_the_condition():
+    """γ > 1 raises the probability of sequences that the condition makes likelier than the
+    marginal does: E[log p0(x|c) - log p0(x)] under the guided law grows with γ."""
+    proc, sch = Absorbing(4), Linear()
+    orc = cond_oracle(proc, sch, seed=1)
+    sampler = build_sampler("ancestral", proc, sch, steps=64)
+    pmi = torch.log(orc.p0_given_c[0]) - torch.log(orc.marginal)
+    vals = [float((_guided_law(sampler, orc, 0, g) * pmi).sum()) for g in (0.0, 1.0, 2.0, 4.0)]
+    assert vals[0] < vals[1] < vals[2] < vals[3], vals
+
+
+def test_combine_transitions_is_the_normalised_geometric_mixture():
+    pc = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], dtype=torch.float64)
+    pu = torch.tensor([[0.25, 0.25, 0.5], [0.6, 0.3, 0.1]], dtype=torch.float64)
+    out = combine_transitions(pc, pu, 2.0)
+    w = pc ** 2 / pu
+    w = torch.where(pc > 0, w, torch.zeros_like(w))
+    assert torch.allclose(out, w / w.sum(-1, keepdim=True))
+    assert torch.equal(combine_transitions(pc, pu, 1.0), pc) and torch.equal(combine_transitions(pc, pu, 0.0), pu)

@@ -51,12 +51,16 @@ class DiffusionDenoiser(nn.Module):
         return None if bool(real.all()) else real
 
     def forward(self, x_t: Tensor, t: Tensor, pad_mask: Tensor | None = None, *,
-                padded: bool | None = None) -> Tensor:
+                padded: bool | None = None, cond: Tensor | None = None) -> Tensor:
         """``padded=False`` states that the batch has no padding (no mask, no check: the training
-        step knows it from the host, and a check would be a device sync and a graph break)."""
+        step knows it from the host, and a check would be a device sync and a graph break).
+        ``cond``: condition classes ``[B]`` of a conditional network (None: unconditional)."""
         if pad_mask is None and padded is not False:
             pad_mask = self.pad_mask(x_t)
-        logits = self.network(x_t, t, pad_mask)
+        if cond is None:
+            logits = self.network(x_t, t, pad_mask)
+        else:
+            logits = self.network(x_t, t, pad_mask, cond=cond)
         n = self.process.vocab_size
         if logits.shape[-1] != n:
             raise ValueError(f"network outputs {logits.shape[-1]} states; the process has {n}")

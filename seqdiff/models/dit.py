@@ -19,6 +19,12 @@ Architecture (in the style of the SEDD / MDLM DiT):
 With ``time_conditioning=False`` there is no time embedding at all; each modulation is a
 learned constant vector (zero-init, so gates still start at zero) and ``t`` is ignored.
 
+Class conditioning (``num_classes > 0``, classifier-free guidance): a class embedding
+``Embedding(num_classes + 1, cond_dim)`` — the last row is the *null* class of a dropped or absent
+condition — is added to the time embedding before the SiLU; a time-independent model gets
+``c = SiLU(class embedding)`` and linear modulations (their bias plays the learned constant's part,
+so an unconditional model's weights carry over: :func:`unconditional_to_conditional`).
+
 The network returns raw logits in float32 over ``n_out`` states; the diffusion code turns
 them into denoiser outputs.
 """
@@ -113,6 +119,7 @@ class DiTConfig(ConfigMixin):
         time_scale: ``t`` is multiplied by this before the sinusoidal embedding.
         rotary_base: RoPE frequency base.
         compile: ask :func:`maybe_compile` to ``torch.compile`` the model.
+        num_classes: condition classes (0 = an unconditional model); class ``num_classes`` is null.
     """
 
     arch: ClassVar[str] = "dit"
@@ -131,9 +138,12 @@ class DiTConfig(ConfigMixin):
     time_scale: float = 1000.0
     rotary_base: float = 10000.0
     compile: bool = False
+    num_classes: int = 0
 
     def __post_init__(self) -> None:
         _validate_common(self)
+        if self.num_classes < 0 or (self.num_classes and self.cond_dim < 1):
+            raise ValueError(f"num_classes must be ≥ 0 (with cond_dim ≥ 1), got {self.num_classes}")
         if self.time_conditioning and self.cond_dim < 1:
             raise ValueError("cond_dim must be positive when time_conditioning=True")
 
@@ -359,8 +369,9 @@ class DiT(nn.Module):
         super().__init__()
         check_backend(config.attn_backend)
         self.config = config
-        cond_dim = config.cond_dim if config.time_conditioning else None
+        cond_dim = config.cond_dim if (config.time_conditioning or config.num_classes) else None
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        self.class_embed = nn.Embedding(config.num_classes + 1, config.cond_dim) if config.num_classes else None
         self.time_embed = (
             TimestepEmbedder(config.cond_dim, time_scale=config.time_scale)
             if config.time_conditioning
@@ -398,9 +409,27 @@ class DiT(nn.Module):
             n -= self.embed.weight.numel()
         return n
 
-    def _conditioning(self, t: torch.Tensor | float | None, batch: int, device: torch.device) -> torch.Tensor | None:
+    def _class_embedding(self, cond: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor:
+        n = self.config.num_classes
+        if cond is None:
+            cond = torch.full((batch,), n, dtype=torch.long, device=device)
+        cond = torch.as_tensor(cond, device=device).long().reshape(-1)
+        if cond.numel() == 1 and batch > 1:
+            cond = cond.expand(batch)
+        if cond.shape[0] != batch:
+            raise ValueError(f"cond must have shape [b]={batch}, got {cond.shape[0]} values")
+        if bool(((cond < 0) | (cond > n)).any()):
+            raise ValueError(f"condition classes are 0..{n - 1} (and {n} = none)")
+        return self.class_embed(cond)
+
+    def _conditioning(self, t: torch.Tensor | float | None, batch: int, device: torch.device,
+                      cond: torch.Tensor | None = None) -> torch.Tensor | None:
+        if self.class_embed is None and cond is not None:
+            raise ValueError("this DiT has no condition classes (num_classes = 0)")
         if self.time_embed is None:
-            return None
+            if self.class_embed is None:
+                return None
+            return F.silu(self._class_embedding(cond, batch, device))
         if t is None:
             raise ValueError("this DiT is time-conditioned: pass t (shape [b], values in [0, 1])")
         t = torch.as_tensor(t, device=device, dtype=torch.float32)
@@ -409,13 +438,17 @@ class DiT(nn.Module):
         t = t.reshape(-1)
         if t.shape[0] != batch:
             raise ValueError(f"t must have shape [b]={batch}, got {t.shape[0]} values")
-        return F.silu(self.time_embed(t))  # b cond_dim
+        emb = self.time_embed(t)
+        if self.class_embed is not None:
+            emb = emb + self._class_embedding(cond, batch, device)
+        return F.silu(emb)  # b cond_dim
 
     def forward(
         self,
         x: torch.Tensor,
         t: torch.Tensor | float | None = None,
         pad_mask: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Raw logits.
 
@@ -425,19 +458,37 @@ class DiT(nn.Module):
                 when ``time_conditioning=False``.
             pad_mask: ``BoolTensor[b, l]``, True = real token. Real positions never
                 attend to padding; outputs at padded positions are finite but meaningless.
+            cond: ``LongTensor[b]`` condition classes (``num_classes`` = none), or None = none.
 
         Returns:
             ``FloatTensor[b, l, n_out]`` (float32, also under autocast).
         """
         _check_tokens(x, pad_mask, self.config.max_len)
         batch, length = x.shape
-        c = self._conditioning(t, batch, x.device)
+        c = self._conditioning(t, batch, x.device, cond)
         h = self.embed(x)  # b l d
         rotary = rotary_phases(*self.rotary(length, x.device))
         ctx = AttentionContext(pad_mask=pad_mask, causal=False, backend=self.config.attn_backend)
         for block in self.blocks:
             h = block(h, rotary, ctx, c)
         return self.final(h, c)
+
+
+def unconditional_to_conditional(state: dict[str, torch.Tensor], config: DiTConfig) -> dict[str, torch.Tensor]:
+    """The weights of an unconditional DiT laid out for ``config`` (the same DiT with
+    ``num_classes > 0``): a time-independent model's constant modulations become the biases of
+    zero linear maps, so the conditional network computes exactly the unconditional function until
+    it is trained (the class embedding enters through those zero weights)."""
+    out = dict(state)
+    if config.time_conditioning or not config.num_classes:
+        return out
+    for key in list(out):
+        if key.endswith("adaLN_modulation.constant"):
+            const = out.pop(key)
+            base = key[: -len("constant")]
+            out[base + "linear.bias"] = const.clone()
+            out[base + "linear.weight"] = torch.zeros(const.shape[0], config.cond_dim, dtype=const.dtype)
+    return out
 
 
 def maybe_compile(model: nn.Module, enabled: bool | None = None, **compile_kwargs: Any) -> nn.Module:

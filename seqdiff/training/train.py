@@ -135,7 +135,12 @@ def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | No
 
     ``resume``: ``"auto"`` continues from ``out_dir/checkpoints/last.ckpt`` when it exists,
     ``False`` refuses to overwrite an existing run, a path resumes from that checkpoint.
+    A recipe with ``condition.column`` trains a conditional model (classifier-free guidance) from
+    a labelled file: :func:`seqdiff.guidance.train_conditional.train_conditional`.
     """
+    if cfg.condition.column:
+        from ..guidance.train_conditional import train_conditional
+        return train_conditional(cfg, quiet=quiet, callbacks=callbacks)
     out = Path(cfg.out_dir)
     ckpt_path: Path | None = None
     saved: dict | None = None
