@@ -79,6 +79,11 @@ def _sampler_options(args) -> dict:
     return sampler_options_from_args(args)
 
 
+def _guidance(args):
+    from ..jobs.guidance_args import guidance_from_args
+    return guidance_from_args(args)
+
+
 def _default_out(model, stem: str) -> Path:
     from ..jobs.generate import sequence_format
     ext = {"fasta": ".fa", "smi": ".smi", "txt": ".txt", "jsonl": ".jsonl"}[sequence_format(model.domain)]
@@ -94,6 +99,8 @@ def configure_sample(p: argparse.ArgumentParser) -> None:
                         "or the model's window length)")
     from ..jobs.sampler_args import add_sampler_args  # the sampler registry (torch)
     add_sampler_args(p)
+    from ..jobs.guidance_args import add_guidance_args  # guidance (torch)
+    add_guidance_args(p)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="network arithmetic while sampling (bf16: faster on GPUs, not bit-identical)")
     p.add_argument("--score", action="store_true", help="add the ELBO of each sample to the CSV")
@@ -119,7 +126,7 @@ def run_sample(args) -> int:
     s = sample_job(model, args.num, out, length=args.length, sampler=args.sampler, steps=args.steps,
                    batch_size=args.batch_size, seed=args.seed, precision=args.precision, score=args.score,
                    n_t=args.n_t, csv_path=args.csv, progress=not args.quiet,
-                   sampler_options=_sampler_options(args))
+                   sampler_options=_sampler_options(args), guidance=_guidance(args))
     extra = f", validity {s['validity']:.3f}" if "validity" in s else ""
     print(f"wrote {s['num']} sequences to {s['out']} and {s['csv']} "
           f"({s['sequences_per_second']:.1f} seq/s, {s['sampler']}, {s['steps']} steps{extra})")
@@ -135,6 +142,8 @@ def configure_infill(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num", "-n", type=int, default=16, help="number of candidates")
     from ..jobs.sampler_args import add_sampler_args  # the sampler registry (torch)
     add_sampler_args(p)
+    from ..jobs.guidance_args import add_guidance_args  # guidance (torch)
+    add_guidance_args(p)
     p.add_argument("--lengths", default="uniform", choices=["uniform", "likelihood"],
                    help="span lengths: uniform in their ranges, or chosen by ELBO")
     p.add_argument("--rank", action="store_true", help="sort candidates by NLL bound per token")
@@ -152,7 +161,7 @@ def run_infill(args) -> int:
     s = infill_job(model, args.template, args.num, out, csv_path=args.csv, progress=not args.quiet,
                    sampler=args.sampler, steps=args.steps, seed=args.seed, lengths=args.lengths, rank=args.rank,
                    top_k=args.top_k, valid_only=args.valid_only, batch_size=args.batch_size, n_t=args.n_t,
-                   sampler_options=_sampler_options(args))
+                   sampler_options=_sampler_options(args), guidance=_guidance(args))
     extra = f", validity {s['validity']:.3f}" if "validity" in s else ""
     print(f"wrote {s['num']} candidates to {s['out']} and {s['csv']}{extra}")
     return 0

@@ -238,7 +238,7 @@ class Reward:
             return v
         below = np.maximum((self.lo if self.lo is not None else -np.inf) - v, 0.0)
         above = np.maximum(v - (self.hi if self.hi is not None else np.inf), 0.0)
-        return -(below + above)
+        return 0.0 - (below + above)
 
     @property
     def label(self) -> str:

@@ -44,6 +44,7 @@ class GuidanceSettings:
     every: int = 1
     condition: Any = None
     guidance: float | None = None
+    mode: str = "auto"
 
     def check(self, model) -> "GuidanceSettings":
         """Validated copy (reward parsed for the model's domain); ``ValueError`` with one clear line."""
@@ -63,8 +64,10 @@ class GuidanceSettings:
             raise ValueError("--reward needs --best-of N or --particles K (how to steer towards it)")
         if self.guidance is not None and self.condition is None:
             raise ValueError("--guidance needs a --condition")
+        if self.guidance is not None and not (0 <= self.guidance < float("inf")):
+            raise ValueError(f"--guidance must be a number ≥ 0, got {self.guidance}")
         out = GuidanceSettings(rew, self.best_of, self.particles, self.tilt, self.ess_threshold, self.every,
-                               self.condition, self.guidance)
+                               self.condition, self.guidance, self.mode)
         if self.condition is not None:
             from .cfg import check_condition
             out.condition = check_condition(model, self.condition)
@@ -85,7 +88,7 @@ class GuidanceSettings:
             if self.particles is not None:
                 d.update(particles=self.particles, tilt=self.tilt, ess_threshold=self.ess_threshold)
         if self.condition is not None:
-            d.update(condition=self.condition, guidance=self.guidance)
+            d.update(condition=self.condition, guidance=self.guidance, guidance_mode=self.mode)
         return d
 
 
@@ -107,7 +110,7 @@ def guided_generate(model, settings: GuidanceSettings, num: int | None = None, l
     if settings.condition is not None:
         from .cfg import guided
         s, denoiser = guided(s, model.denoiser, model.condition_index(settings.condition),
-                             float(settings.guidance))
+                             float(settings.guidance), mode=settings.mode)
     if settings.reward is None:
         return s.sample(denoiser, x_fixed=x_fixed, fixed=fixed, generator=generator, progress=progress, stats=stats)
     rew = model_reward(model, settings.reward, reward_cache)

@@ -158,11 +158,14 @@ def _tqdm(total: int, desc: str, enabled: bool, unit: str = "seq"):
 def sample_job(model, num: int, out: str | Path, *, length: int | None = None, sampler: str | None = None,
                steps: int | None = None, batch_size: int = 64, seed: int = 0, precision: str = "fp32",
                score: bool = False, n_t: int = 8, csv_path: str | Path | None = None, fmt: str | None = None,
-               progress: bool = True, sampler_options: dict[str, Any] | None = None) -> dict[str, Any]:
+               progress: bool = True, sampler_options: dict[str, Any] | None = None,
+               guidance=None) -> dict[str, Any]:
     """Generate ``num`` sequences into ``out`` (+ CSV); returns a summary dict.
 
     ``sampler_options``: the sampler's options (``temperature``, ``confidence``, ``grid``, …; see
-    :meth:`seqdiff.diffusion.Sampler.options`); the model's recorded defaults fill the rest."""
+    :meth:`seqdiff.diffusion.Sampler.options`); the model's recorded defaults fill the rest.
+    ``guidance``: a :class:`seqdiff.guidance.run.GuidanceSettings` (condition, reward, best-of-N,
+    SMC); with a reward the CSV has a ``reward`` column (each output's reward)."""
     if num < 1:
         raise ValueError("num must be ≥ 1")
     if batch_size < 1 or (steps is not None and steps < 1):
@@ -175,7 +178,9 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
     kw = dict(sampler_options or {})
     if sampler_name != "ar":
         model.build_sampler(sampler, steps, **kw)  # options checked before anything is written
+    guide = _check_guidance(model, guidance)
     columns = ["id", "sequence", "length", "sampler", "steps", "seed"] + \
+        (["reward"] if guide is not None and guide.reward is not None else []) + \
         (["elbo_nats", "bits_per_token"] if score else []) + \
         list(get_domain(model.domain).sample_columns)
     t0 = time.perf_counter()
@@ -185,8 +190,9 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
             n = min(batch_size, num - start)
             g = batch_generator(seed, b, model.device)
             with _autocast(model, precision):
-                ids = model.generate(n, length, sampler=sampler, steps=steps, generator=g, **kw)
+                ids = _generate(model, guide, n, length, sampler=sampler, steps=steps, generator=g, **kw)
             texts = model.decode(ids)
+            rewards = _rewards(guide, texts)
             rows = []
             nll = None
             if score:
@@ -195,6 +201,8 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
             for j, s in enumerate(texts):
                 r = {"id": f"sample_{start + j + 1}", "sequence": s, "length": int((ids[j] != model.tokenizer.pad_id).sum()),
                      "sampler": sampler_name, "steps": steps if sampler_name != "ar" else "", "seed": seed}
+                if rewards is not None:
+                    r["reward"] = round(float(rewards[j]), 6)
                 if nll is not None:
                     r["elbo_nats"] = round(float(nll.nats[j]), 4)
                     r["bits_per_token"] = round(float(nll.nats[j]) / (r["length"] * math.log(2)), 4)
@@ -208,9 +216,29 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
     summary = {"num": num, "out": str(w.out), "csv": str(w.csv_path), "seconds": round(elapsed, 2),
                "sequences_per_second": round(num / elapsed, 2), "sampler": sampler_name, "steps": steps,
                "sampler_options": {} if model.is_ar else model.sampler_options(sampler, **kw)}
+    if guide is not None:
+        summary["guidance"] = guide.describe()
     if get_domain(model.domain).has_validity:
         summary["validity"] = n_valid / num
     return summary
+
+
+def _check_guidance(model, guidance):
+    """Checked guidance settings, or ``None``; errors come before anything is written."""
+    return None if guidance is None else guidance.check(model)
+
+
+def _generate(model, guide, num=None, length=None, **kw):
+    if guide is None:
+        return model.generate(num, length, **kw)
+    from ..guidance.run import guided_generate
+    return guided_generate(model, guide, num, length, **kw)
+
+
+def _rewards(guide, texts):
+    if guide is None or guide.reward is None:
+        return None
+    return guide.reward(texts)
 
 
 # ------------------------------------------------------------------------------------ infilling
@@ -244,7 +272,7 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
            valid_only: bool = False, batch_size: int = 64, n_t: int = 8,
            sampler_options: dict[str, Any] | None = None, score: bool = False, progress: Progress | None = None,
            step_progress: Callable[[int, int, int, int], None] | None = None,
-           on_batch: Callable[[list[Candidate], bool], None] | None = None) -> list[Candidate]:
+           on_batch: Callable[[list[Candidate], bool], None] | None = None, guidance=None) -> list[Candidate]:
     """Fill the free positions of a template; fixed letters appear verbatim in every candidate.
 
     ``lengths``: ``uniform`` draws each span's length uniformly in its range; ``likelihood`` makes,
@@ -271,6 +299,7 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
     rng = np.random.default_rng(seed)
     rank = rank or top_k is not None or lengths == "likelihood"
     model.build_sampler(sampler, steps, **(sampler_options or {}))  # options checked before any work
+    guide = _check_guidance(model, guidance)
     score = score or rank
     if lengths == "likelihood":
         totals = tmpl.all_lengths()
@@ -300,8 +329,8 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
         if step_progress is not None:
             def on_step(i: int, n: int, b: int = b) -> None:
                 step_progress(b, n_batches, i, n)
-        ids = model.generate(x_fixed=x_fixed, fixed=fixed, sampler=sampler, steps=steps, generator=g,
-                             progress=on_step, **kw).cpu()
+        ids = _generate(model, guide, x_fixed=x_fixed, fixed=fixed, sampler=sampler, steps=steps, generator=g,
+                        progress=on_step, **kw).cpu()
         # hard constraint: the fixed letters are there, verbatim
         if not torch.equal(ids[fixed], x_fixed[fixed]):
             raise RuntimeError("a fixed position changed during sampling")  # never expected
@@ -312,6 +341,8 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
             c = Candidate(id=f"infill_{start + r + 1}", sequence=texts[r], ids=ids[r, :n].tolist(),
                           fixed=f.tolist(), span_lengths=list(sl))
             c.metrics = per_sample_metrics(model.domain, c.sequence)
+            if guide is not None and guide.reward is not None:
+                c.metrics["reward"] = round(float(guide.reward([c.sequence])[0]), 6)
             batch.append(c)
         stream = on_batch is not None and group == 1
         if stream:
@@ -358,7 +389,8 @@ def infill_job(model, template: str, num: int, out: str | Path, *, csv_path: str
         cands = infill(model, tmpl, num, progress=tick, **kwargs)
     fmt = fmt or sequence_format(model.domain, out)
     columns = ["id", "sequence", "length", "template", "span_lengths", "fixed", "nll_nats", "nll_stderr",
-               "bits_per_token"] + list(get_domain(model.domain).sample_columns)
+               "bits_per_token"] + list(get_domain(model.domain).sample_columns) + \
+        (["reward"] if any("reward" in c.metrics for c in cands) else [])
     tokens = model.tokenizer.tokens
     with _writing(out, fmt, csv_path, columns) as w:
         w.write([{"id": c.id, "sequence": c.sequence, "length": len(c.ids), "template": template,
