@@ -171,6 +171,11 @@ def train_conditional(cfg: TrainConfig, *, quiet: bool = False, callbacks: list 
         missing, unexpected = module.model.network.load_state_dict(net_state, strict=False)
         if unexpected or any(not k.startswith("class_embed") for k in missing):
             raise ValueError(f"condition.init_from: the weights do not fit ({(unexpected or missing)[:3]})")
+        if cfg.condition.freeze_base:
+            for name, p in module.model.network.named_parameters():
+                p.requires_grad_(name.startswith("class_embed") or (name.endswith("linear.weight")
+                                                                    and "adaLN_modulation" in name
+                                                                    and not net_cfg.time_conditioning))
         if module.ema is not None:
             module.ema = type(module.ema)(module.model, cfg.optim.ema)
     counts = torch.bincount(ty, minlength=len(classes)).tolist()
