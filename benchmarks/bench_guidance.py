@@ -1,0 +1,184 @@
+"""Steering generation: the property distribution of guided samples against the unguided baseline.
+
+For molecules (the shipped SMILES model, its default confidence sampler) the reward is RDKit QED:
+unguided, best-of-N, sequential Monte Carlo at several strengths λ (target ``p(x)·e^{λ·QED}``), and,
+when a conditional model exists (``--cond-model``, default ``runs/smiles-qed/model.pt`` from
+``configs/guidance/smiles-qed.yaml``), classifier-free guidance towards its top QED class at several
+γ. Beside each: validity, uniqueness, novelty (against the MOSES training slice in
+``datasets/moses``; the shipped model saw the full MOSES training split, so novelty is an upper
+bound) and the logP mean (what else moved). For DNA (the shipped promoter model) the reward is GC
+content: unguided, best-of-N and SMC, with uniqueness and the 3-mer spectrum JS distance to the
+held-out promoters (how far the guided samples leave the data distribution). Every row records its
+wall time as seconds per 1,000 outputs. Each row is written to ``--out`` (a JSON list, replacing a
+row of the same domain, setting and N) as soon as it is measured.
+
+    python benchmarks/bench_guidance.py --domains smiles --num 100 --steps 16
+    python benchmarks/bench_guidance.py --domains dna --num 100 --steps 16 --length 100
+    python benchmarks/bench_guidance.py --table benchmarks/results/guidance.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from seqdiff.guidance.rewards import parse_reward  # noqa: E402
+from seqdiff.guidance.run import GuidanceSettings, guided_generate  # noqa: E402
+from seqdiff.model import load_model  # noqa: E402
+from seqdiff.pretrained import resolve_model  # noqa: E402
+
+
+def _settings(domain: str, cond_model: bool) -> list[tuple[str, dict]]:
+    if domain == "smiles":
+        rows = [("unguided", {}),
+                ("best-of-4", {"reward": "qed", "best_of": 4}),
+                ("SMC K=4 λ=5", {"reward": "qed:5", "particles": 4}),
+                ("SMC K=4 λ=20", {"reward": "qed:20", "particles": 4})]
+        if cond_model:
+            rows += [(f"CFG γ={g:g}", {"condition": ">=0.875", "guidance": g, "cond": True}) for g in (1.0, 2.0, 4.0)]
+        return rows
+    return [("unguided", {}),
+            ("best-of-4", {"reward": "gc", "best_of": 4}),
+            ("SMC K=4 λ=10", {"reward": "gc:10", "particles": 4}),
+            ("SMC K=4 λ=40", {"reward": "gc:40", "particles": 4})]
+
+
+def _quartiles(v: np.ndarray) -> dict:
+    if v.size == 0:
+        return {"mean": None, "q25": None, "median": None, "q75": None}
+    q = np.quantile(v, [0.25, 0.5, 0.75])
+    return {"mean": round(float(v.mean()), 4), "q25": round(float(q[0]), 4), "median": round(float(q[1]), 4),
+            "q75": round(float(q[2]), 4)}
+
+
+def _smiles_metrics(texts: list[str], train: set[str]) -> dict:
+    from seqdiff.domains.smiles import novelty, uniqueness, validity
+    from seqdiff.tokenizers.smiles import is_valid_smiles
+    valid = [s for s in texts if is_valid_smiles(s)]
+    qed = parse_reward("qed").raw(valid)
+    logp = parse_reward("logp").raw(valid)
+    return {"qed": _quartiles(qed), "logp_mean": round(float(logp.mean()), 3) if len(valid) else None,
+            "validity": round(validity(texts), 4), "uniqueness": round(uniqueness(texts), 4),
+            "novelty": round(novelty(texts, train, training_is_canonical=True), 4)}
+
+
+def _dna_metrics(texts: list[str], ref: list[str]) -> dict:
+    from seqdiff.domains.sequence import kmer_js
+    gc = parse_reward("gc").raw(texts)
+    return {"gc": _quartiles(gc), "uniqueness": round(len(set(texts)) / len(texts), 4),
+            "kmer3_js": round(float(kmer_js(texts, ref, 3)), 4)}
+
+
+def _read_smi(path: Path) -> list[str]:
+    with gzip.open(path, "rt") as fh:
+        return [line.split()[0] for line in fh if line.strip()]
+
+
+def _read_fa(path: Path) -> list[str]:
+    from Bio import SeqIO
+    with gzip.open(path, "rt") as fh:
+        return [str(r.seq).upper() for r in SeqIO.parse(fh, "fasta")]
+
+
+def run(args) -> None:
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for domain in args.domains:
+        model = load_model(resolve_model(domain))
+        cond_path = Path(args.cond_model) if domain == "smiles" and args.cond_model else None
+        cond = load_model(cond_path) if cond_path is not None and cond_path.exists() else None
+        if domain == "smiles":
+            from seqdiff.domains.smiles import canonical_set
+            train = canonical_set(_read_smi(ROOT / "datasets" / "moses" / "train.smi.gz"))
+            metric = lambda texts: _smiles_metrics(texts, train)  # noqa: E731
+            length = None
+        else:
+            ref = [s[: args.length] for s in _read_fa(ROOT / "datasets" / "dm3_upstream" / "test.fa.gz")]
+            metric = lambda texts: _dna_metrics(texts, ref)  # noqa: E731
+            length = args.length
+        for label, kw in _settings(domain, cond is not None):
+            m = cond if kw.pop("cond", False) else model
+            st = GuidanceSettings(**kw).check(m) if kw else None
+            texts: list[str] = []
+            t0 = time.perf_counter()
+            for b, start in enumerate(range(0, args.num, args.batch_size)):
+                n = min(args.batch_size, args.num - start)
+                g = torch.Generator().manual_seed(args.seed * 1000 + b)
+                if st is None:
+                    ids = m.generate(n, length, steps=args.steps, generator=g)
+                else:
+                    ids = guided_generate(m, st, n, length, steps=args.steps, generator=g)
+                texts += m.decode(ids)
+            secs = time.perf_counter() - t0
+            row = {"domain": domain, "setting": label, "num": args.num, "steps": args.steps,
+                   "sampler": m.default_sampler, "seconds_per_1000": round(secs * 1000 / args.num, 1),
+                   **metric(texts)}
+            if domain == "dna":
+                row["length"] = length
+            print(json.dumps(row), flush=True)
+            _record(out, row)
+
+
+def _record(out: Path, row: dict) -> None:
+    """Add (or replace: same domain, setting and N) one row of the results file, atomically."""
+    from seqdiff.serialization import write_atomic
+    rows = json.loads(out.read_text()) if out.exists() else []
+    key = (row["domain"], row["setting"], row["num"])
+    rows = [r for r in rows if (r["domain"], r["setting"], r["num"]) != key] + [row]
+    write_atomic(out, json.dumps(rows, indent=1) + "\n")
+
+
+def table(path: Path) -> str:
+    rows = json.loads(path.read_text())
+    lines = []
+    for domain, prop in (("smiles", "qed"), ("dna", "gc")):
+        rs = [r for r in rows if r["domain"] == domain]
+        if not rs:
+            continue
+        extra = ["validity", "uniqueness", "novelty", "logp_mean"] if domain == "smiles" else ["uniqueness", "kmer3_js"]
+        head = ["setting", "N", f"{prop} mean", f"{prop} q25", f"{prop} median", f"{prop} q75", *extra, "s / 1,000"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rs:
+            q = r[prop]
+            vals = [r["setting"], r["num"], q["mean"], q["q25"], q["median"], q["q75"], *[r[e] for e in extra],
+                    r["seconds_per_1000"]]
+            lines.append("| " + " | ".join("" if v is None else str(v) for v in vals) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--domains", nargs="+", default=["smiles", "dna"], choices=["smiles", "dna"])
+    ap.add_argument("--num", type=int, default=1000, help="outputs per setting")
+    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--length", type=int, default=100, help="DNA length")
+    ap.add_argument("--batch-size", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cond-model", default=str(ROOT / "runs" / "smiles-qed" / "model.pt"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "guidance.json"))
+    ap.add_argument("--table", default=None, help="print the markdown tables of a results file and exit")
+    args = ap.parse_args()
+    if args.table:
+        print(table(Path(args.table)))
+        return
+    torch.set_num_threads(args.threads)
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
