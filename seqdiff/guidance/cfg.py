@@ -249,6 +249,17 @@ class ConditionalOracle:
         self.process, self.schedule = process, schedule
         self.time_independent = self.oracles[0].time_independent
 
+    def log_class_posterior(self, x: Tensor, t: Tensor) -> Tensor:
+        """The exact noisy classifier ``log p(c | x_t) = log π_c + log p_t(x_t | c) - log p_t(x_t)``:
+        ``[B, C]``."""
+        t = torch.as_tensor(t).reshape(-1).double()
+        t = t.expand(x.shape[0]) if t.numel() == 1 else t
+        joint = torch.stack([self.prior[c] * self.oracles[c].marginal(x, t) for c in range(self.num_classes)], -1)
+        total = joint.sum(-1, keepdim=True)
+        # a state no class can produce (probability 0): the prior, so it never decides anything
+        return torch.where(total > 0, torch.log(joint) - torch.log(total.clamp_min(1e-300)),
+                           torch.log(self.prior)[None, :].expand_as(joint))
+
     def __call__(self, x: Tensor, t: Tensor, fixed: Tensor | None = None, cond: Tensor | None = None) -> Tensor:
         b = x.shape[0]
         cond = torch.full((b,), self.num_classes) if cond is None else _cond_tensor(cond, b, "cpu")
