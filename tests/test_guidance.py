@@ -252,3 +252,16 @@ def test_classifier_guidance_with_the_exact_noisy_classifier_tends_to_p0_given_c
     s0 = classifier_guided(build_sampler(name, proc, sch, steps=16), orc.log_class_posterior, 0, 0.0)
     base = build_sampler(name, proc, sch, steps=16)
     assert torch.allclose(exact_sampler_distribution(s0, orc.oracles[2], L), exact_sampler_distribution(base, orc.oracles[2], L))
+
+
+def test_smc_over_confidence_decoding_raises_the_reward():
+    """SMC runs over a sampler with no per-token transition (confidence-ordered decoding) and moves
+    its outputs towards the reward."""
+    proc, sch = Absorbing(4), Linear()
+    orc = make_oracle(proc, sch, seed=0)
+    s = build_sampler("confidence", proc, sch, steps=3)
+    r = torch.linspace(0.0, 1.0, 27, dtype=torch.float64)
+    plain = s.sample(orc, 2000, L, generator=torch.Generator().manual_seed(0))
+    res = smc_sample(s, orc, tilt_log_potential(table_reward(orc, r), 4.0), 500, L, particles=8,
+                     generator=torch.Generator().manual_seed(0))
+    assert float(r[orc.index(res.samples)].mean()) > float(r[orc.index(plain)].mean()) + 0.1
