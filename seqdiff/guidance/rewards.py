@@ -200,7 +200,7 @@ REWARDS: dict[str, RewardSpec] = {
     "sa_ease": RewardSpec(_sa_ease, ("smiles",), "(10 - SA-like score)/9: 1 = simple to make"),
     "has": RewardSpec(_has, ("smiles",), "1 if the SMARTS substructure is present", arg="SMARTS"),
     "lacks": RewardSpec(_lacks, ("smiles",), "1 if the SMARTS substructure is absent", arg="SMARTS"),
-    "gc": RewardSpec(_gc, ("dna",), "GC fraction"),
+    "gc": RewardSpec(_gc, ("dna", "rna"), "GC fraction"),
     "motif": RewardSpec(_motif, ("dna",), "best relative PWM score of a JASPAR motif, both strands",
                         arg="ID|NAME"),
     "hydrophobicity": RewardSpec(_hydro, ("protein",), "mean Kyte–Doolittle hydropathy (GRAVY)", floor=-4.5),
