@@ -217,3 +217,18 @@ def test_cli_reward_column_and_errors(tmp_path, conditional_dna):
         assert not bad.exists() and "Traceback" not in r.stderr
     r = cli("sample", "-m", "dna", "-n", 2, "--length", 24, "-o", tmp_path / "u.fa", "-q", "--condition", "A")
     assert r.returncode == 2 and "not trained with conditions" in r.stderr
+
+
+def test_a_conditional_model_continues_from_itself(conditional_dna, tmp_path):
+    path, summary = conditional_dna
+    lab = tmp_path / "lab.csv"
+    _labelled_dna(lab, n=60, seed=1)
+    over = [f"data.train={lab}", "data.valid=", "data.seq_len=24", "data.layout=pad", "trainer.max_steps=2",
+            "trainer.val_every=2", "sampling.log_samples=0", f"condition.init_from={path}"]
+    cfg = load_config(ROOT / "configs" / "tiny" / "dna.yaml", over + [f"out_dir={tmp_path / 'a'}", "condition.column=label"])
+    m = load_model(train(cfg, quiet=True)["model"])
+    assert m.cfg.condition.classes == ["A", "B"] and m.num_classes == 2
+    cfg = load_config(ROOT / "configs" / "tiny" / "dna.yaml", over + [f"out_dir={tmp_path / 'b'}", "condition.column=gc",
+                                                                        "condition.bins=[0.5]"])
+    with pytest.raises(ValueError, match="conditional on another column"):
+        train(cfg, quiet=True)

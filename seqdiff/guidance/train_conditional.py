@@ -7,7 +7,8 @@ with probability ``condition.dropout``, so one network learns ``p(x_0 | x_t, c)`
 ``p(x_0 | x_t)``. Validation reports the conditional bits per token. ``condition.init_from`` starts
 from an existing model file (e.g. a shipped default: its tokenizer, network and diffusion sections
 replace the recipe's, and the class embedding starts at zero influence,
-:func:`~seqdiff.models.dit.unconditional_to_conditional`). Lightning fits it, with the same
+:func:`~seqdiff.models.dit.unconditional_to_conditional`), or continues a conditional model of the
+same column and bins. Lightning fits it, with the same
 atomic checkpoints as `seqdiff train` (a conditional run is not resumable: it starts over).
 """
 
@@ -118,10 +119,13 @@ def _init_weights(cfg: TrainConfig, path: str):
     base = load_model(resolve_model(path))
     if base.is_ar:
         raise ValueError(f"condition.init_from: {path} is an AR model; conditioning needs a diffusion model")
-    if base.num_classes:
-        raise ValueError(f"condition.init_from: {path} is already a conditional model")
     d = cfg.to_dict()
     bd = base.cfg.to_dict()
+    if base.num_classes:  # continue a conditional model: the same condition and classes
+        if bd["condition"]["column"] != d["condition"]["column"] or bd["condition"]["bins"] != d["condition"]["bins"]:
+            raise ValueError(f"condition.init_from: {path} is conditional on another column or bins "
+                             f"({bd['condition']['column']!r}, {bd['condition']['bins']})")
+        d["condition"]["classes"] = bd["condition"]["classes"]
     for key in ("tokenizer", "model", "diffusion"):
         d[key] = bd[key]
     d["data"]["seq_len"] = min(d["data"]["seq_len"], base.max_len) if d["data"]["seq_len"] else base.max_len
@@ -167,7 +171,8 @@ def train_conditional(cfg: TrainConfig, *, quiet: bool = False, callbacks: list 
         net_cfg: DiTConfig = module.model.network.config
         prefix = "denoiser.network."
         net_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        net_state = unconditional_to_conditional(net_state, net_cfg)
+        if not any(k.startswith("class_embed") for k in net_state):
+            net_state = unconditional_to_conditional(net_state, net_cfg)
         missing, unexpected = module.model.network.load_state_dict(net_state, strict=False)
         if unexpected or any(not k.startswith("class_embed") for k in missing):
             raise ValueError(f"condition.init_from: the weights do not fit ({(unexpected or missing)[:3]})")
