@@ -14,7 +14,7 @@ row of the same domain, setting and N) as soon as it is measured.
 
     python benchmarks/bench_guidance.py --domains smiles --num 100 --steps 16
     python benchmarks/bench_guidance.py --domains dna --num 100 --steps 16 --length 100
-    python benchmarks/bench_guidance.py --domains gb1
+    python benchmarks/bench_guidance.py --domains gb1 smiles-cond --num 250
     python benchmarks/bench_guidance.py --table benchmarks/results/guidance.json
 """
 
@@ -154,31 +154,36 @@ def _auc(positive: np.ndarray, score: np.ndarray) -> float:
     return float((r[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def gb1_conditional(args) -> None:
-    """A conditional model of real labelled proteins (``--gb1-model``, from
-    configs/guidance/gb1-fitness.yaml): on the held-out GB1 variants, the paired ELBO difference
-    ``-log p(x | low) + log p(x | high)`` as a fitness classifier (ROC AUC against the measured
-    class), and the conditional against the unconditional (null class) bits per token."""
-    import csv
-
+def conditional_likelihood(args, domain: str, model_path: str, labelled: Path, limit: int = 0) -> None:
+    """A conditional model on held-out labelled data: the ELBO of each sequence under every class
+    (paired: the same times and noise) and under the null class. Reports the accuracy of the
+    class with the best ELBO (uniform class prior) against the largest class's share (chance),
+    bits per token under the true class, under the others (averaged) and unconditionally, and for
+    two classes the ROC AUC of ``ELBO(x | class 0) - ELBO(x | class 1)``."""
     from seqdiff.diffusion import elbo
     from seqdiff.guidance.cfg import ConditionedDenoiser
     from seqdiff.guidance.train_conditional import labelled_rows
-    m = load_model(args.gb1_model)
-    x, pad, y, classes, _ = labelled_rows(m.cfg, m.tokenizer, str(ROOT / "runs" / "labelled" / "gb1_valid.csv"),
-                                          classes_from=m.cfg.condition)
+    m = load_model(model_path)
+    x, pad, y, classes, _ = labelled_rows(m.cfg, m.tokenizer, str(labelled), classes_from=m.cfg.condition,
+                                          limit=limit)
     mask = m.scored(x, pad)
-    nats = {}
-    for c in (0, 1, m.num_classes):
-        g = torch.Generator().manual_seed(args.seed)
-        nats[c] = elbo(ConditionedDenoiser(m.denoiser, c), m.loss, x, n_t=args.n_t, generator=g, loss_mask=mask).nats
-    score = (nats[0] - nats[1]).numpy()  # high when the high-fitness condition explains x better
-    tokens = float(mask.sum())
-    row = {"domain": "gb1", "setting": f"conditional ({classes[0]} vs {classes[1]})", "num": int(x.shape[0]),
-           "auc": round(_auc((y == 1).numpy(), score), 4),
-           "bpt_true_class": round(float(torch.where(y == 1, nats[1], nats[0]).sum()) / tokens / np.log(2), 4),
-           "bpt_other_class": round(float(torch.where(y == 1, nats[0], nats[1]).sum()) / tokens / np.log(2), 4),
-           "bpt_unconditional": round(float(nats[m.num_classes].sum()) / tokens / np.log(2), 4), "n_t": args.n_t}
+    nats = torch.stack([elbo(ConditionedDenoiser(m.denoiser, c), m.loss, x, n_t=args.n_t,
+                             generator=torch.Generator().manual_seed(args.seed), loss_mask=mask).nats
+                        for c in range(m.num_classes + 1)], -1)
+    k = m.num_classes
+    tokens = float(mask.sum()) * np.log(2)  # bits = nats / ln 2
+    true = nats[torch.arange(len(y)), y]
+    others = (nats[:, :k].sum(-1) - true) / (k - 1)
+    row = {"domain": domain, "setting": f"conditional on {m.cfg.condition.column} ({', '.join(classes)})",
+           "num": int(x.shape[0]), "classes": k,
+           "accuracy": round(float((nats[:, :k].argmin(-1) == y).double().mean()), 4),
+           "chance": round(float(torch.bincount(y, minlength=k).max()) / len(y), 4),
+           "bpt_true_class": round(float(true.sum()) / tokens, 4),
+           "bpt_other_class": round(float(others.sum()) / tokens, 4),
+           "bpt_unconditional": round(float(nats[:, k].sum()) / tokens, 4), "n_t": args.n_t,
+           "model": str(Path(model_path).relative_to(ROOT)) if Path(model_path).is_relative_to(ROOT) else model_path}
+    if k == 2:
+        row["auc"] = round(_auc((y == 1).numpy(), (nats[:, 0] - nats[:, 1]).numpy()), 4)
     print(json.dumps(row), flush=True)
     _record(Path(args.out), row)
 
@@ -186,14 +191,15 @@ def gb1_conditional(args) -> None:
 def table(path: Path) -> str:
     rows = json.loads(path.read_text())
     lines = []
-    gb = [r for r in rows if r["domain"] == "gb1"]
-    if gb:
-        head = ["GB1 held-out variants", "N", "AUC (ELBO ratio)", "bits/token, true class", "other class",
-                "unconditional"]
+    cond = [r for r in rows if r["domain"] in ("gb1", "smiles-cond")]
+    if cond:
+        head = ["held-out labelled data", "N", "best-ELBO class accuracy", "chance", "AUC (2 classes)",
+                "bits/token, true class", "other classes", "unconditional"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for r in gb:
-            lines.append(f"| {r['setting']} | {r['num']} | {r['auc']} | {r['bpt_true_class']} | "
-                         f"{r['bpt_other_class']} | {r['bpt_unconditional']} |")
+        for r in cond:
+            lines.append(f"| {r['domain']}: {r['setting']} | {r['num']} | {r['accuracy']} | {r['chance']} | "
+                         f"{r.get('auc', '')} | {r['bpt_true_class']} | {r['bpt_other_class']} | "
+                         f"{r['bpt_unconditional']} |")
         lines.append("")
     for domain, prop in (("smiles", "qed"), ("dna", "gc")):
         rs = [r for r in rows if r["domain"] == domain]
@@ -213,7 +219,7 @@ def table(path: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--domains", nargs="+", default=["smiles", "dna"], choices=["smiles", "dna", "gb1"])
+    ap.add_argument("--domains", nargs="+", default=["smiles", "dna"], choices=["smiles", "dna", "gb1", "smiles-cond"])
     ap.add_argument("--num", type=int, default=1000, help="outputs per setting")
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--length", type=int, default=100, help="DNA length")
@@ -232,8 +238,11 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     if "gb1" in args.domains:
-        gb1_conditional(args)
-        args.domains = [d for d in args.domains if d != "gb1"]
+        conditional_likelihood(args, "gb1", args.gb1_model, ROOT / "runs" / "labelled" / "gb1_valid.csv")
+    if "smiles-cond" in args.domains:
+        conditional_likelihood(args, "smiles-cond", args.cond_model, ROOT / "runs" / "labelled" / "moses_qed_valid.csv",
+                               limit=args.num)
+    args.domains = [d for d in args.domains if d in ("smiles", "dna")]
     run(args)
 
 
