@@ -447,7 +447,7 @@ def test_polish_redraws_the_least_confident_token_once_and_never_a_fixed_one():
 
     fixed = torch.tensor([[True, False, False, False]])
     s = ConfidenceSampler(proc, sch, steps=6, confidence="max", k_schedule="linear", polish=0.5)
-    assert s.polish == 3
+    assert s.polish_steps == 3 and s.to_dict()["polish"] == 0.5
     x = torch.tensor([[2, proc.mask_id, proc.mask_id, proc.mask_id]])
     state = s.begin(x, fixed)
     maxp = lp.exp().max(-1).values
@@ -466,3 +466,16 @@ def test_polish_redraws_the_least_confident_token_once_and_never_a_fixed_one():
     assert not (x == proc.mask_id).any() and int(state["redrawn"][0]) == 3
     with pytest.raises(ValueError, match="polish"):
         ConfidenceSampler(proc, sch, steps=4, polish=1.0)
+
+
+def test_confidence_options_round_trip_and_keep_the_noise_level_method():
+    """The ``noise`` option (Gumbel noise on the order) must not hide the sampler's noise-level
+    method, which score-parameterised denoisers need; to_dict gives the options as given."""
+    proc, sch = Absorbing(4), Linear()
+    s = ConfidenceSampler(proc, sch, steps=8, noise=0.3, polish=0.25, block=4)
+    level = s.noise(torch.tensor([0.5], dtype=F64))
+    assert isinstance(level, NoiseLevel)
+    d = s.to_dict()
+    assert (d["noise"], d["polish"], d["block"], d["steps"]) == (0.3, 0.25, 4, 8)
+    again = build_sampler(d.pop("name"), proc, sch, **d)
+    assert again.to_dict() == s.to_dict() and again.polish_steps == 2

@@ -388,8 +388,12 @@ class Sampler:
     def to_dict(self) -> dict:
         d = {"name": self.name, "steps": self.steps}
         for k in self.options():
-            d[k] = getattr(self, k)
+            d[k] = self.option_value(k)
         return d
+
+    def option_value(self, key: str) -> Any:
+        """The value this sampler was built with for option ``key`` (as given, not derived)."""
+        return getattr(self, key)
 
     # -- helpers for the sparse absorbing route ---------------------------------------------------
     def _rows_log_x0(self, out: Tensor, param: str, tempered: bool = True) -> Callable[[Tensor], Tensor]:
@@ -657,11 +661,12 @@ class ConfidenceSampler(Sampler):
             raise ValueError(f"noise must be ≥ 0, got {noise}")
         if block is not None and int(block) < 1:
             raise ValueError(f"block must be ≥ 1, got {block}")
-        self.noise = float(noise)
+        self.order_noise = float(noise)  # not `self.noise`: that is the noise level method
         self.block = None if block is None else int(block)
         if not 0.0 <= float(polish) < 1.0:
             raise ValueError(f"polish is a fraction of the steps in [0, 1), got {polish}")
-        self.polish = min(int(round(float(polish) * int(steps))), max(int(steps) - 1, 0))
+        self.polish = float(polish)
+        self.polish_steps = min(int(round(self.polish * int(steps))), max(int(steps) - 1, 0))
         super().__init__(process, schedule, steps, "uniform", final, cache, temperature, top_k, top_p)
         if confidence not in CONFIDENCES:
             raise ValueError(f"confidence must be one of {list(CONFIDENCES)}, got {confidence!r}")
@@ -678,13 +683,16 @@ class ConfidenceSampler(Sampler):
             g = 0.0
         return torch.floor(m0.double() * g + 1e-9).long()
 
+    def option_value(self, key: str) -> Any:
+        return self.order_noise if key == "noise" else super().option_value(key)
+
     def _masked(self, x: Tensor, fixed: Tensor | None) -> Tensor:
         mask = x == self.process.mask_id
         return mask & ~fixed if fixed is not None else mask
 
     def begin(self, x, fixed):
         state = {"m0": self._masked(x, fixed).sum(-1)}
-        if self.polish:
+        if self.polish_steps:
             # confidence of each position's token when it was drawn (fixed positions: never re-drawn)
             state["conf"] = torch.full(x.shape, math.inf, dtype=torch.float64, device=x.device)
             state["done"] = torch.zeros(x.shape, dtype=torch.bool, device=x.device)  # re-drawn already
@@ -728,7 +736,7 @@ class ConfidenceSampler(Sampler):
         tok = self._draw(lp, generator, last=(i == n - 1)) if draw_first else None
         raw = self.scores(lp, tok, generator)
         conf = torch.full((b * length,), -math.inf, dtype=torch.float64, device=x.device)
-        conf[flat] = self._noised(raw, i, n, generator) if self.noise > 0 else raw
+        conf[flat] = self._noised(raw, i, n, generator) if self.order_noise > 0 else raw
         conf = conf.view(b, length)
         if self.block is not None:  # only the leftmost block that still has a masked position
             pos = torch.arange(length, device=x.device)
@@ -740,7 +748,7 @@ class ConfidenceSampler(Sampler):
         else:
             mask_in = mask
         m_now = mask.sum(-1)
-        n_dec = n - self.polish
+        n_dec = n - self.polish_steps
         k = (m_now - self.remaining(state["m0"], min(i + 1, n_dec), n_dec)).clamp_min(1)
         if self.threshold is not None:
             above = torch.zeros(b * length, dtype=torch.bool, device=x.device)
@@ -759,7 +767,7 @@ class ConfidenceSampler(Sampler):
         else:
             chosen = self._draw(lp[sel], generator, last=(i == n - 1))
         new.view(-1)[flat[sel]] = chosen
-        if self.polish:
+        if self.polish_steps:
             self._record_and_remask(new, fixed, flat[sel], raw[sel], i, n, state)
         return new
 
@@ -772,7 +780,7 @@ class ConfidenceSampler(Sampler):
         if i >= n - 1:
             return
         mask = new == self.process.mask_id
-        ready = ~mask.any(-1) & (state["redrawn"] < self.polish)
+        ready = ~mask.any(-1) & (state["redrawn"] < self.polish_steps)
         if not bool(ready.any()):
             return
         cand = rec.masked_fill(state["done"], math.inf)
@@ -789,7 +797,7 @@ class ConfidenceSampler(Sampler):
         """``log conf + noise · (1 - i/n) · Gumbel`` (probability-like confidences on the log scale)."""
         base = conf.clamp_min(1e-300).log() if self.confidence in ("prob", "max", "margin") else conf
         u = _rand(tuple(conf.shape), generator, conf.device).clamp_(1e-300, 1.0)
-        return base + self.noise * (1.0 - i / n) * -torch.log(-torch.log(u))
+        return base + self.order_noise * (1.0 - i / n) * -torch.log(-torch.log(u))
 
     def _draw(self, lp: Tensor, generator, last: bool) -> Tensor:
         tl = self.temper(lp)

@@ -79,8 +79,7 @@ def denoised_prediction(sampler, out: Tensor, param: str, x: Tensor, t: Tensor, 
                         how: str = "argmax", generator: torch.Generator | None = None) -> Tensor:
     """``x̂_0(x_t)``: the argmax of (or a draw from) the untempered ``p(x_0 | x_t)`` at each free
     position; fixed positions (and, for the masked process, revealed tokens) are carried over."""
-    # the class's noise level (the confidence sampler's option `noise` shadows the method on instances)
-    noise = type(sampler).noise(sampler, t)
+    noise = sampler.noise(t)
     lp = sampler.process.to_log_x0(_upcast(out), param, x.clamp(0, sampler.process.vocab_size - 1), noise)
     if how == "argmax":
         pred = lp.argmax(-1)
