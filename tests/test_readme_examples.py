@@ -71,7 +71,10 @@ def _workdir(tmp_path: Path) -> tuple[Path, dict]:
     launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "import sys; from seqdiff.cli import main; '
                         f'sys.exit(main())" "$@"\n')
     launcher.chmod(0o755)
-    (bin_dir / "python").symlink_to(sys.executable)
+    # a launcher, not a symlink: a symlinked venv interpreter outside the venv loses its site-packages
+    python = bin_dir / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
