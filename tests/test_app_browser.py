@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import app_browser as B  # noqa: E402
 
 # what each domain's default template fixes, as the candidates show it
-FIXED = {"dna": "TATAAAA", "smiles": "c1ccccc1", "protein": "GPSGSGKST", "text": "the"}
+FIXED = {"dna": "TATAAAA", "smiles": "c1ccccc1", "protein": "GPSGSGKST", "text": "the", "rna": "GUUCGAAUC"}
 
 
 @pytest.mark.timeout(300)
@@ -41,7 +41,7 @@ def test_designer_task_in_headless_chromium(tmp_path):
     from seqdiff.training.train import train
 
     torch.set_num_threads(1)
-    domains = ("dna", "smiles", "protein", "text")
+    domains = ("dna", "smiles", "protein", "text", "rna")
     models = {d: train(load_config(ROOT / "configs" / "tiny" / f"{d}.yaml", [f"out_dir={tmp_path / d}"]),
                        quiet=True)["model"] for d in domains}
     (tmp_path / "dl").mkdir()
