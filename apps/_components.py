@@ -440,12 +440,13 @@ def generate_candidates(model, template, num: int, *, sampler: str | None = None
                         seed: int = 0, n_t: int = 8, batch_size: int = 64,
                         sampler_options: dict | None = None,
                         report: Callable[[float, str], None] | None = None,
-                        on_batch: Callable[[list, bool], None] | None = None):
+                        on_batch: Callable[[list, bool], None] | None = None, guidance=None):
     """Infill ``num`` candidates, scored by the ELBO bound, in generation order.
 
     :func:`seqdiff.jobs.generate.infill` with ELBO scores (not sorted: the table sorts), reporting
     ``report(fraction, message)`` after every sampler step and handing each batch to
     ``on_batch(candidates, scored)`` as soon as it is sampled and again once it is scored.
+    ``guidance``: :class:`seqdiff.guidance.run.GuidanceSettings` steering the run (``None``: plain).
     """
     from seqdiff.jobs.generate import infill
 
@@ -456,7 +457,8 @@ def generate_candidates(model, template, num: int, *, sampler: str | None = None
     if report is not None:
         report(0.0, "starting")
     cands = infill(model, template, num, sampler=sampler, steps=steps, seed=seed, n_t=n_t, batch_size=batch_size,
-                   sampler_options=sampler_options, score=True, step_progress=on_step, on_batch=on_batch)
+                   sampler_options=sampler_options, score=True, step_progress=on_step, on_batch=on_batch,
+                   guidance=guidance)
     if report is not None:
         report(1.0, "done")
     return cands

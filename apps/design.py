@@ -36,6 +36,7 @@ for _p in (_HERE, _HERE.parent):  # the helpers beside this file; seqdiff from a
 import streamlit as st  # noqa: E402
 
 import _components as C  # noqa: E402
+import _guidance as G  # noqa: E402
 from seqdiff.domains import get_domain  # noqa: E402
 
 st.set_page_config(page_title="seqdiff design", page_icon="🧬", layout="wide")
@@ -243,19 +244,35 @@ def mark_region_helper(domain, model):
 def start_job(domain, model, model_label, tmpl, settings) -> None:
     from seqdiff.domains.smiles import uniqueness, validity
 
+    steer = settings.get("steer")
+
     def work(job: C.GenerationJob):
-        cands = C.generate_candidates(model, tmpl, settings["num"], sampler=settings["sampler"],
-                                      steps=settings["steps"], seed=settings["seed"], n_t=settings["n_t"],
-                                      batch_size=settings["batch_size"],
-                                      sampler_options=settings["sampler_options"],
-                                      report=job.report, on_batch=job.add_batch)
+        def run(report, on_batch, guidance=None):
+            return C.generate_candidates(model, tmpl, settings["num"], sampler=settings["sampler"],
+                                         steps=settings["steps"], seed=settings["seed"], n_t=settings["n_t"],
+                                         batch_size=settings["batch_size"],
+                                         sampler_options=settings["sampler_options"],
+                                         report=report, on_batch=on_batch, guidance=guidance)
+
+        if steer is None:
+            cands = run(job.report, job.add_batch)
+            steer_res = None
+        else:  # the guided run, then an unguided baseline of the same size (half the bar each)
+            cands = run(lambda f, m: job.report(0.5 * f, f"guided: {m}"), job.add_batch, G.guidance_settings(steer))
+            base = run(lambda f, m: job.report(0.5 + 0.5 * f, f"unguided baseline: {m}"), None)
+            name = steer["reward"]
+            guided_v = G.property_values(steer["spec"], domain, [c.sequence for c in cands])
+            base_v = G.property_values(steer["spec"], domain, [c.sequence for c in base])
+            for c, v in zip(cands, guided_v):
+                c.metrics[name] = round(v, 6)
+            steer_res = dict(steer, name=name, guided=guided_v, baseline=base_v)
         df = C.candidates_frame(cands, domain)
         extra = {}
         if "valid" in get_domain(domain).sample_columns:
             seqs = [c.sequence for c in cands]
             extra = {"validity": validity(seqs), "uniqueness": uniqueness(seqs)}
         return {"cands": cands, "df": df, "template": tmpl.text, "tmpl": tmpl, "model": model_label,
-                "settings": settings, "extra": extra}
+                "settings": settings, "extra": extra, "steer": steer_res}
 
     job = C.GenerationJob(domain=domain, settings=dict(settings, template=tmpl.text), alive=C.session_alive_check())
     ss["job"] = job
@@ -361,17 +378,21 @@ def design_tab(domain, model, model_label):
         n_t = int(a2.number_input("ELBO time points", 2, 256, key=kept(f"nt_{domain}", d["n_t"]),
                                   help="Monte-Carlo points of the likelihood bound used to rank candidates."))
         sampler_options = C.sampler_option_widgets(st, sampler, model, domain, kept=kept, remember=remember)
+    steer, steer_err = G.steering_expander(st, domain, kept, remember)
     remember(key, f"num_{domain}", skey, f"steps_{domain}", f"seed_{domain}", f"batch_{domain}", f"nt_{domain}")
 
     job = ss.get("job")
     running = job is not None and job.running
     if st.button("Generate", type="primary", key="generate", disabled=tmpl is None or running,
                  help="Another generation is running" if running else None):
-        ss["run_status"].pop(domain, None)
-        start_job(domain, model, model_label, tmpl,
-                  {"num": num, "sampler": sampler, "steps": steps, "seed": seed, "batch_size": batch_size,
-                   "n_t": n_t, "sampler_options": sampler_options})
-        st.rerun()
+        if steer_err is not None:
+            st.error(f"Nothing was generated: fix the steering settings first ({steer_err})")
+        else:
+            ss["run_status"].pop(domain, None)
+            start_job(domain, model, model_label, tmpl,
+                      {"num": num, "sampler": sampler, "steps": steps, "seed": seed, "batch_size": batch_size,
+                       "n_t": n_t, "sampler_options": sampler_options, "steer": steer})
+            st.rerun()
     progress_panel()
     status = ss["run_status"].get(domain)
     # a banner belongs to the template it was generated from: new input clears it
@@ -489,6 +510,7 @@ def results_section(domain, model):
         m[3].metric("Unique (of valid)", f"{res['extra']['uniqueness']:.0%}")
     elif "gc" in df:
         m[2].metric("Mean GC", f"{df['gc'].mean():.1%}")
+    G.steering_results(st, res)
     # ---- filter and sort
     f1, f2, f3, f4 = st.columns([2, 1, 1, 2])
     sort_options = [k for k in C.SORT_KEYS if k != "GC content" or "gc" in df]
