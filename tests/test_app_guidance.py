@@ -1,0 +1,158 @@
+"""The design app's "Steer towards a property" expander (apps/_guidance.py), driven with Streamlit's AppTest
+on tiny models trained from the test recipes."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+pytest.importorskip("streamlit.testing.v1", reason="the app extra (streamlit) is not installed")
+pytest.importorskip("logomaker", reason="the app extra (logomaker) is not installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "apps") not in sys.path:
+    sys.path.insert(0, str(ROOT / "apps"))
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+C = importlib.import_module("_components")
+G = importlib.import_module("_guidance")
+from test_app import errors, fresh, ok, set_domain, wait_for_job  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def steer_models(tmp_path_factory) -> dict[str, Path]:
+    from seqdiff.training.config import load_config
+    from seqdiff.training.train import train
+
+    out = {}
+    for dom in ("dna", "protein"):
+        d = tmp_path_factory.mktemp(f"steer-{dom}")
+        summary = train(load_config(ROOT / "configs" / "tiny" / f"{dom}.yaml", [f"out_dir={d}"]), quiet=True)
+        out[dom] = Path(summary["model"])
+    return out
+
+
+@pytest.fixture
+def steer_env(monkeypatch, steer_models):
+    monkeypatch.setenv(C.MODELS_ENV, ",".join([f"{d}={p}" for d, p in steer_models.items()]
+                                              + ["text=none", "smiles=none"]))
+    monkeypatch.setenv(C.DEVICE_ENV, "cpu")
+    return steer_models
+
+
+def gc_of(s: str) -> float:
+    u = s.upper()
+    acgt = sum(u.count(b) for b in "ACGT")
+    return (u.count("G") + u.count("C")) / acgt
+
+
+# ---------------------------------------------------------------- settings → spec (no app)
+def test_reward_menu_and_checks():
+    assert G.reward_choices("dna") == ["gc", "motif"]
+    assert G.reward_choices("protein") == ["hydrophobicity"]
+    assert "gc" not in G.reward_choices("smiles") and "qed" in G.reward_choices("smiles")
+    base = {"reward": "gc", "arg": None, "use_range": True, "lo": 0.6, "hi": 0.8, "lam": 5.0,
+            "method": "best-of-N", "n": 4}
+    spec, err = G.check_steering("dna", base)
+    assert err is None and spec == "gc@0.6..0.8:5.0"
+    from seqdiff.guidance.rewards import parse_reward
+    r = parse_reward(spec, "dna")
+    assert (r.lo, r.hi, r.lam) == (0.6, 0.8, 5.0)
+    # the range is ignored while the checkbox is off
+    assert G.check_steering("dna", dict(base, use_range=False, lo=0.9, hi=0.1))[0] == "gc:5.0"
+    spec, err = G.check_steering("dna", dict(base, lo=0.9, hi=0.5))
+    assert spec is None and "lower end (0.9) is above the upper end (0.5)" in err
+    spec, err = G.check_steering("dna", dict(base, reward="qed"))
+    assert spec is None and "'qed' is for smiles models; this is a dna model" in err
+    spec, err = G.check_steering("dna", dict(base, reward="motif", arg=""))
+    assert spec is None and "needs an argument" in err
+    assert "λ" in G.check_steering("dna", dict(base, lam=0.0))[1]
+    assert G.check_steering("dna", dict(base, n=1))[1] is not None  # best of 1 is no steering
+    assert G.check_steering("dna", dict(base, method="SMC", n=1))[1] is None
+
+
+# ---------------------------------------------------------------- the app
+def steer_on(at, domain: str, *, lo: float | None = None, hi: float | None = None, n: int = 8,
+             lam: float = 10.0, method: str = "best-of-N"):
+    at.toggle(key=f"steer_on_{domain}").set_value(True).run()
+    ok(at)
+    if lo is not None:
+        at.checkbox(key=f"steer_range_{domain}_gc").check().run()
+        at.number_input(key=f"steer_lo_{domain}_gc").set_value(lo)
+        at.number_input(key=f"steer_hi_{domain}_gc").set_value(hi)
+    at.radio(key=f"steer_method_{domain}").set_value(method)
+    at.number_input(key=f"steer_n_{domain}").set_value(n)
+    at.number_input(key=f"steer_lam_{domain}").set_value(lam).run()
+    ok(at)
+    return at
+
+
+def test_steering_gc_high_guided_vs_baseline(steer_env):
+    at = fresh()
+    assert at.toggle(key="steer_on_dna").value is False  # off by default
+    at.text_area(key="template_dna").input("ACGT{28}")
+    at.number_input(key="num_dna").set_value(8)
+    at.number_input(key="steps_dna").set_value(8)
+    at.number_input(key="seed_dna").set_value(3)
+    steer_on(at, "dna", lo=0.7, hi=1.0, n=8, lam=10.0)
+    assert not errors(at)
+    assert any("unguided baseline" in c.value for c in at.caption)  # the UI says it doubles the work
+    at.button(key="generate").click().run()
+    ok(at)
+    wait_for_job(at, timeout=120)
+    assert not errors(at)
+    res = at.session_state["results"]["dna"]
+    steer = res["steer"]
+    seqs = [c.sequence for c in res["cands"]]
+    assert len(seqs) == 8 and len(steer["guided"]) == 8 and len(steer["baseline"]) == 8
+    assert all(s.startswith("ACGT") for s in seqs)
+    assert steer["guided"] == pytest.approx([gc_of(s) for s in seqs])
+    # the table has the property and the reward (minus the distance to the range)
+    df = res["df"]
+    assert list(df["gc"]) == pytest.approx([gc_of(s) for s in seqs], abs=1e-6)
+    assert list(df["reward"]) == pytest.approx([-max(0.7 - gc_of(s), 0.0) for s in seqs], abs=1e-6)
+    mg, mb = sum(steer["guided"]) / 8, sum(steer["baseline"]) / 8
+    assert mg > mb
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Mean gc, guided"] == f"{mg:.3f}"
+    assert shown["Mean gc, baseline"] == f"{mb:.3f}"
+    assert "Steering towards `gc@0.7..1.0:10.0`" in "\n".join(m.value for m in at.markdown)
+
+
+def test_bad_range_shows_error_and_runs_nothing(steer_env):
+    at = fresh()
+    steer_on(at, "dna", lo=0.9, hi=0.5)
+    assert any("lower end (0.9) is above the upper end (0.5)" in e for e in errors(at))
+    at.button(key="generate").click().run()
+    ok(at)
+    assert at.session_state["job"] is None
+    assert any(e.startswith("Nothing was generated") for e in errors(at))
+    assert not at.session_state["results"]
+
+
+def test_steering_settings_persist_across_domain_switch(steer_env):
+    at = fresh()
+    steer_on(at, "dna", lo=0.6, hi=0.8, n=5, lam=3.0, method="SMC")
+    set_domain(at, "protein")
+    assert at.selectbox(key="steer_reward_protein").options == ["hydrophobicity: mean Kyte–Doolittle hydropathy "
+                                                                 "(GRAVY)"]
+    assert at.toggle(key="steer_on_protein").value is False
+    at.toggle(key="steer_on_protein").set_value(True).run()
+    at.number_input(key="steer_n_protein").set_value(7).run()
+    ok(at)
+    set_domain(at, "dna")
+    assert at.toggle(key="steer_on_dna").value is True
+    assert at.radio(key="steer_method_dna").value == "SMC"
+    assert at.number_input(key="steer_n_dna").value == 5
+    assert at.number_input(key="steer_lam_dna").value == 3.0
+    assert at.checkbox(key="steer_range_dna_gc").value is True
+    assert (at.number_input(key="steer_lo_dna_gc").value, at.number_input(key="steer_hi_dna_gc").value) == (0.6, 0.8)
+    set_domain(at, "protein")
+    assert at.toggle(key="steer_on_protein").value is True
+    assert at.number_input(key="steer_n_protein").value == 7
