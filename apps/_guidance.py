@@ -20,6 +20,8 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
     "gc": (0.4, 0.6), "qed": (0.6, 1.0), "sa_ease": (0.6, 1.0), "motif": (0.9, 1.0), "has": (1.0, 1.0),
     "lacks": (1.0, 1.0), "logp": (1.0, 3.0), "mw": (250.0, 450.0), "hydrophobicity": (-0.5, 0.5)}
 METHODS = ("best-of-N", "SMC")
+ARG_EXAMPLES = {"motif": "a JASPAR id or name, e.g. TBP or CTCF", "has": "a SMARTS pattern, e.g. C(=O)O",
+                "lacks": "a SMARTS pattern, e.g. [N+](=O)[O-]"}
 
 
 def reward_choices(domain: str) -> list[str]:
@@ -63,7 +65,7 @@ def check_steering(domain: str, s: dict[str, Any]) -> tuple[str | None, str | No
     spec = build_spec(name, (s.get("arg") or "").strip() or None, lo, hi, lam)
     try:
         parse_reward(spec, domain)
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # OSError: e.g. the JASPAR profiles are not installed
         return None, f"Reward: {e}"
     return spec, None
 
@@ -100,7 +102,8 @@ def steering_expander(st, domain: str, kept: Callable, remember: Callable) -> tu
         arg = None
         if REWARDS[name].arg is not None:
             akey = f"steer_arg_{domain}_{name}"
-            arg = c2.text_input(f"Argument ({REWARDS[name].arg})", key=kept(akey, ""), disabled=not on)
+            arg = c2.text_input(f"Argument ({REWARDS[name].arg})", key=kept(akey, ""), disabled=not on,
+                                 placeholder=ARG_EXAMPLES.get(name))
             keys.append(akey)
         ukey, lkey, hkey = (f"steer_range_{domain}_{name}", f"steer_lo_{domain}_{name}", f"steer_hi_{domain}_{name}")
         bounds = NATURAL_BOUNDS.get(name)

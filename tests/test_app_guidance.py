@@ -72,6 +72,9 @@ def test_reward_menu_and_checks():
     assert spec is None and "'qed' is for smiles models; this is a dna model" in err
     spec, err = G.check_steering("dna", dict(base, reward="motif", arg=""))
     assert spec is None and "needs an argument" in err
+    spec, err = G.check_steering("dna", dict(base, reward="motif", arg="NOPE"))
+    assert spec is None and "unknown JASPAR motif 'NOPE'" in err
+    assert G.check_steering("dna", dict(base, reward="motif", arg="TBP", use_range=False)) == ("motif=TBP:5.0", None)
     assert "λ" in G.check_steering("dna", dict(base, lam=0.0))[1]
     assert G.check_steering("dna", dict(base, n=1))[1] is not None  # best of 1 is no steering
     assert G.check_steering("dna", dict(base, method="SMC", n=1))[1] is None
