@@ -159,3 +159,22 @@ def test_steering_settings_persist_across_domain_switch(steer_env):
     set_domain(at, "protein")
     assert at.toggle(key="steer_on_protein").value is True
     assert at.number_input(key="steer_n_protein").value == 7
+
+
+def test_steering_smc_run_keeps_template_and_reports_reward(steer_env):
+    at = fresh()
+    at.text_area(key="template_dna").input("ACGT{12}TATA")
+    at.number_input(key="num_dna").set_value(4)
+    at.number_input(key="steps_dna").set_value(6)
+    steer_on(at, "dna", n=4, lam=5.0, method="SMC")
+    assert any("--reward 'gc:5.0' --particles 4" in c.value for c in at.caption)
+    at.button(key="generate").click().run()
+    ok(at)
+    wait_for_job(at, timeout=120)
+    assert not errors(at)
+    res = at.session_state["results"]["dna"]
+    seqs = [c.sequence for c in res["cands"]]
+    assert len(seqs) == 4 and all(s.startswith("ACGT") and s.endswith("TATA") and len(s) == 20 for s in seqs)
+    assert res["steer"]["method"] == "SMC" and len(res["steer"]["baseline"]) == 4
+    # no range: the reward is the property itself
+    assert list(res["df"]["reward"]) == pytest.approx([gc_of(s) for s in seqs], abs=1e-6)
