@@ -185,7 +185,7 @@ def steering_results(st, res: dict[str, Any]) -> None:
     df = pd.DataFrame({"run": ["guided"] * len(g) + ["baseline"] * len(b), name: list(g) + list(b)})
     base = alt.Chart(df)
     box = base.mark_boxplot(extent="min-max", opacity=0.5).encode(
-        y=alt.Y("run:N", title=None, sort=["guided", "baseline"]), x=alt.X(f"{name}:Q"),
+        y=alt.Y("run:N", title=None, sort=["guided", "baseline"]), x=alt.X(f"{name}:Q", scale=alt.Scale(zero=False)),
         color=alt.Color("run:N", legend=None))
     pts = base.mark_tick(opacity=0.6, thickness=1).encode(
         y=alt.Y("run:N", sort=["guided", "baseline"]), x=f"{name}:Q", color=alt.Color("run:N", legend=None))
