@@ -22,20 +22,13 @@ if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 C = importlib.import_module("_components")
 G = importlib.import_module("_guidance")
-from test_app import errors, fresh, ok, set_domain, wait_for_job  # noqa: E402
+from test_app import errors, fresh, ok, set_domain, tiny_models, wait_for_job  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")
-def steer_models(tmp_path_factory) -> dict[str, Path]:
-    from seqdiff.training.config import load_config
-    from seqdiff.training.train import train
-
-    out = {}
-    for dom in ("dna", "protein"):
-        d = tmp_path_factory.mktemp(f"steer-{dom}")
-        summary = train(load_config(ROOT / "configs" / "tiny" / f"{dom}.yaml", [f"out_dir={d}"]), quiet=True)
-        out[dom] = Path(summary["model"])
-    return out
+def steer_models(tiny_models) -> dict[str, Path]:
+    """The app tests' tiny DNA and protein models (trained once per session)."""
+    return {d: tiny_models[d] for d in ("dna", "protein")}
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .scoring import file_digest
+
 __all__ = ["family_model", "default_cache_dir", "FAMILY_FORMAT"]
 
 FAMILY_FORMAT = "family-v1"
@@ -36,14 +38,6 @@ def default_cache_dir() -> Path:
     base = os.environ.get("SEQDIFF_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "seqdiff")
     return Path(base) / "family"
-
-
-def _sha_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _sha_state(model) -> str:
@@ -72,8 +66,8 @@ def family_model(base, base_path, homologs_path, wt: str, *, steps: int = 300, b
     if steps < 1 or batch_size < 1 or not lr > 0:
         raise ValueError("family training needs steps >= 1, batch size >= 1 and lr > 0")
     log = log or (lambda msg: print(f"seqdiff: {msg}", file=sys.stderr))
-    base_key = _sha_file(base_path) if base_path is not None else _sha_state(base)
-    key_parts = [FAMILY_FORMAT, _sha_file(homologs_path), base_key, wt, steps, batch_size, lr, seed]
+    base_key = file_digest(base_path) if base_path is not None else _sha_state(base)
+    key_parts = [FAMILY_FORMAT, file_digest(homologs_path), base_key, wt, steps, batch_size, lr, seed]
     key = hashlib.sha256(json.dumps(key_parts).encode()).hexdigest()[:20]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache / f"family-{key}.pt"
