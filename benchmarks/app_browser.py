@@ -29,6 +29,11 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from seqdiff.app import stop_process  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -76,12 +81,7 @@ def serve(workdir: Path, models: Mapping[str, str] | None = None, *, threads: in
         _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log, timeout)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, 15)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,16 @@ DEFAULT_ADDRESS = "127.0.0.1"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
+def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Terminate ``proc``, wait up to ``grace`` seconds, then kill it (and reap it)."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def app_script() -> Path:
     """``apps/design.py`` of the source tree this package belongs to."""
     path = Path(__file__).resolve().parents[1] / "apps" / "design.py"
@@ -141,12 +151,7 @@ def launch(*, port: int | None = None, address: str | None = None, headless: boo
         return 0 if received else code
     finally:
         if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
         for s, h in previous.items():
             signal.signal(s, h)
         shutil.rmtree(uploads, ignore_errors=True)

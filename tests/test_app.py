@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from seqdiff.app import stop_process
+
 torch.set_num_threads(1)
 
 st_testing = pytest.importorskip("streamlit.testing.v1", reason="the app extra (streamlit) is not installed")
@@ -790,11 +792,7 @@ def test_closing_the_browser_session_cancels_its_generation(tmp_path):
             time.sleep(0.2)
         assert "dna generation cancelled: the browser session ended" in log_path.read_text(), log_path.read_text()
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, 15)
 
 
 # ================================================================ streaming, persistence, plots that fit
