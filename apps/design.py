@@ -300,31 +300,42 @@ def collect_job() -> None:
         ss["run_status"][job.domain] = ("error", f"Generation failed: {job.error}", tmpl)
 
 
-def _progress_body() -> None:
+def _progress_body(domain: str, template: str | None) -> None:
+    """The running job's progress and streaming table, or this domain's last run's banner.
+
+    The banner is drawn here, inside the fragment, rather than after it: a run-every fragment run that
+    ends after the full rerun which collected the job would otherwise leave the page without it (seen
+    in the browser when one domain's run follows another's)."""
     job = ss.get("job")
-    if job is None or job.collected:
+    if job is not None and not job.collected:
+        if not job.running:
+            st.rerun()  # the whole app: collect the results
+        st.progress(job.fraction, text=C.progress_text(job))
+        if job.cancel_requested:
+            st.caption("Cancelling after the current sampler step…")
+        st.button("Cancel", key="cancel_job", on_click=job.cancel, disabled=job.cancel_requested)
+        cands, scored = job.snapshot()
+        if cands:
+            st.markdown(f"**{len(cands)} of {job.settings['num']} candidates so far** (in generation order; "
+                        f"bits/token appears when its batch is scored: {scored} of {len(cands)} scored)")
+            df = C.candidates_frame(cands, job.domain)
+            st.dataframe(df[[c for c in ("id", "sequence", "length", "bits_per_token", "valid", "gc") if c in df]],
+                         hide_index=True, width="stretch",
+                         column_config={"sequence": st.column_config.TextColumn("sequence", width="large"),
+                                        "bits_per_token": st.column_config.NumberColumn("bits/token",
+                                                                                         format="%.3f")})
         return
-    if not job.running:
-        st.rerun()  # the whole app: collect the results
-    st.progress(job.fraction, text=C.progress_text(job))
-    if job.cancel_requested:
-        st.caption("Cancelling after the current sampler step…")
-    st.button("Cancel", key="cancel_job", on_click=job.cancel, disabled=job.cancel_requested)
-    cands, scored = job.snapshot()
-    if cands:
-        st.markdown(f"**{len(cands)} of {job.settings['num']} candidates so far** (in generation order; "
-                    f"bits/token appears when its batch is scored: {scored} of {len(cands)} scored)")
-        df = C.candidates_frame(cands, job.domain)
-        st.dataframe(df[[c for c in ("id", "sequence", "length", "bits_per_token", "valid", "gc") if c in df]],
-                     hide_index=True, width="stretch",
-                     column_config={"sequence": st.column_config.TextColumn("sequence", width="large"),
-                                    "bits_per_token": st.column_config.NumberColumn("bits/token", format="%.3f")})
+    status = ss["run_status"].get(domain)
+    # a banner belongs to the template it was generated from: new input clears it
+    if status and template is not None and status[2] == template:
+        kind, msg, _ = status
+        {"done": st.success, "cancelled": st.warning, "error": st.error}[kind](msg)
 
 
-def progress_panel() -> None:
+def progress_panel(domain: str, template: str | None) -> None:
     job = ss.get("job")
     running = job is not None and job.running
-    st.fragment(_progress_body, run_every=0.4 if running else None)()
+    st.fragment(_progress_body, run_every=0.4 if running else None)(domain, template)
 
 
 def design_tab(domain, model, model_label):
@@ -393,12 +404,7 @@ def design_tab(domain, model, model_label):
                       {"num": num, "sampler": sampler, "steps": steps, "seed": seed, "batch_size": batch_size,
                        "n_t": n_t, "sampler_options": sampler_options, "steer": steer})
             st.rerun()
-    progress_panel()
-    status = ss["run_status"].get(domain)
-    # a banner belongs to the template it was generated from: new input clears it
-    if status and not running and tmpl is not None and status[2] == tmpl.text:
-        kind, msg, _ = status
-        {"done": st.success, "cancelled": st.warning, "error": st.error}[kind](msg)
+    progress_panel(domain, None if tmpl is None else tmpl.text)
     if running and job.domain == domain:
         return  # the streaming table stands in for the results until the run is complete
     results_section(domain, model)
