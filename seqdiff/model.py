@@ -186,7 +186,35 @@ class SeqDiffModel(nn.Module):
         if name in MASKED_ONLY and not isinstance(self.process, Absorbing):
             raise ValueError(f"sampler {name!r} needs a masked (absorbing) model; this one is {self.process.name}")
         steps = steps if steps is not None else self.cfg.sampling.steps
-        return build_sampler(name, self.process, self.schedule, steps=steps, **options)
+        sampler = build_sampler(name, self.process, self.schedule, steps=steps, **options)
+        if getattr(sampler, "repair", False):
+            sampler.suspects = self.syntax_check()
+        return sampler
+
+    def syntax_check(self) -> Callable[[Tensor], Tensor]:
+        """``check(x [B, L]) -> bool [B, L]``: the tokens the domain's syntax check flags (see
+        :attr:`seqdiff.domains.Domain.syntax_suspects`); a ``ValueError`` for a domain without one."""
+        from .domains import get_domain
+
+        check = get_domain(self.domain).syntax_suspects
+        if check is None:
+            raise ValueError(f"repair needs a syntax check; the {self.domain} domain has none (SMILES has one)")
+        tok = self.tokenizer
+        names = {}
+        for i in range(self.process.vocab_size):
+            try:
+                names[i] = tok.id_to_token(i)
+            except (KeyError, IndexError, ValueError):
+                names[i] = ""
+
+        def suspects(x: Tensor) -> Tensor:
+            out = torch.zeros(x.shape, dtype=torch.bool)
+            for r, row in enumerate(x.tolist()):
+                where = check([names.get(i, "") for i in row])
+                if where:
+                    out[r, where] = True
+            return out.to(x.device)
+        return suspects
 
     def sample_lengths(self, num: int, generator: torch.Generator | None = None) -> Tensor:
         """Lengths drawn from the training length distribution (fixed ``max_len`` for windows)."""

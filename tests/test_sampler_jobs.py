@@ -99,3 +99,33 @@ def test_shipped_smiles_model_records_confidence_decoding():
     assert model.default_sampler_options.get("confidence") == "prob"
     ids = model.generate(4, 12, steps=12, generator=torch.Generator().manual_seed(0))
     assert ids.shape == (4, 12) and not (ids == model.process.mask_id).any()
+
+
+def test_smiles_syntax_check_flags_only_broken_strings_and_repair_uses_it(models):
+    """The SMILES syntax check (no RDKit) flags parentheses of unbalanced branches and unpaired ring
+    labels; a string it flags never parses in RDKit, a well-formed one is never flagged. A model's
+    `repair` sampler gets the check from its domain; a domain without one is a clear error."""
+    from rdkit import Chem, RDLogger
+
+    from seqdiff.domains.smiles import syntax_suspects
+    from seqdiff.tokenizers.smiles import SmilesTokenizer
+
+    RDLogger.DisableLog("rdApp.*")
+    tok = SmilesTokenizer.build(["CCO"])
+    cases = {"CC(=O)Oc1ccccc1C(=O)O": [], "CC(C": [2], "C1CC": [1], "CC)C": [2], "C()C": [1, 2],
+             "c1ccc2ccccc2c1": [], "C%12CC%12": [], "C%12CC": [1], "CC(C)(C": [2, 4, 5], "Cl[nH]1": [2]}
+    for smi, expect in cases.items():
+        tokens = tok.tokenize(smi)
+        got = syntax_suspects(tokens)
+        assert [tokens[i] for i in got] == [tokens[i] for i in expect], (smi, tokens, got)
+        if got:
+            assert Chem.MolFromSmiles(smi) is None, smi
+    shipped = load_model(resolve_model("smiles"))
+    s = shipped.build_sampler("confidence", 16, polish=0.25, repair=True)
+    assert s.suspects is not None
+    ids = torch.tensor([shipped.tokenizer.encode("CC(C") + [shipped.tokenizer.pad_id] * 2])
+    assert s.suspects(ids).nonzero()[:, 1].tolist() == [2]
+    out = shipped.generate(4, 16, steps=16, polish=0.25, repair=True, generator=torch.Generator().manual_seed(0))
+    assert not (out == shipped.process.mask_id).any()
+    with pytest.raises(ValueError, match="no syntax check|has none"):
+        load_model(models["dna"]).build_sampler("confidence", 8, polish=0.25, repair=True)

@@ -479,3 +479,68 @@ def test_confidence_options_round_trip_and_keep_the_noise_level_method():
     assert (d["noise"], d["polish"], d["block"], d["steps"]) == (0.3, 0.25, 4, 8)
     again = build_sampler(d.pop("name"), proc, sch, **d)
     assert again.to_dict() == s.to_dict() and again.polish_steps == 2
+
+
+@pytest.mark.parametrize("polish_temperature", [0.0, None])
+def test_polish_temperature_zero_redraws_the_most_probable_token_given_the_others(polish_temperature):
+    """Left order (recorded confidences tie, so the re-drawn site is the first position), one polish
+    step: at polish temperature 0 the first token of every output is the argmax of the exact
+    conditional p0(x_1 | x_2, x_3) — an iterated-conditional-modes move; drawn at temperature 1 (the
+    default) it is not, in some outputs."""
+    proc, sch = Absorbing(4), Linear()
+    orc = make_oracle(proc, sch, seed=11)
+    s = ConfidenceSampler(proc, sch, steps=L + 1, confidence="left", k_schedule="linear", polish=0.25,
+                          polish_temperature=polish_temperature)
+    assert s.polish_steps == 1
+    x = s.sample(orc, 2_000, L, generator=torch.Generator().manual_seed(4))
+    p = {tuple(c.tolist()): float(v) for c, v in zip(orc.configs, orc.p0)}
+    n_data = proc.vocab_size - 1
+    best = [max(range(n_data), key=lambda y: p[(y, *row[1:].tolist())]) for row in x]
+    agree = (x[:, 0] == torch.tensor(best)).double().mean()
+    if polish_temperature == 0.0:
+        assert agree == 1.0
+    else:
+        assert agree < 0.95
+    with pytest.raises(ValueError, match="polish_temperature"):
+        ConfidenceSampler(proc, sch, steps=4, polish=0.25, polish_temperature=-1.0)
+
+
+def test_repair_redraws_flagged_tokens_first_within_the_budget_and_never_a_fixed_one():
+    """A check that flags every token 0: in the polish phase the sampler re-masks flagged tokens
+    (all of them, as budget and steps allow), re-draws them one per step, never touches a fixed
+    position, leaves nothing masked and spends at most its polish budget; outputs hold fewer 0s
+    than without repair (the denoiser draws 0 with probability 1/2 everywhere)."""
+    proc, sch = Absorbing(3), Linear()
+    length, num, steps = 6, 4_000, 20
+    lp = torch.full((length, proc.vocab_size), -1e6)
+    lp[:, :2] = math.log(0.5)
+    Fixed = fixed_denoiser(torch.log_softmax(lp, -1))
+    x0 = torch.full((num, length), proc.mask_id)
+    x0[:, 0] = 0  # a fixed 0: flagged, never re-drawn
+    fixed = torch.zeros(num, length, dtype=torch.bool)
+    fixed[:, 0] = True
+
+    def run(**kw):
+        s = ConfidenceSampler(proc, sch, steps=steps, confidence="random", k_schedule="linear", **kw)
+        if kw.get("repair"):
+            s.suspects = lambda x: x == 0
+        stats, state = {}, {}
+        begin = s.begin
+        s.begin = lambda x, f: state.update(begin(x, f)) or state
+        out = s.sample(Fixed(), x_fixed=x0, fixed=fixed, generator=torch.Generator().manual_seed(1), stats=stats)
+        return s, out, state
+
+    s, plain, _ = run(polish=0.5)
+    s, fixed_up, state = run(polish=0.5, repair=True)
+    assert s.polish_steps == 10
+    for out in (plain, fixed_up):
+        assert not (out == proc.mask_id).any() and (out[:, 0] == 0).all()
+    assert int(state["redrawn"].max()) <= s.polish_steps and state["repaired"] > 0
+    assert not state["done"][:, 0].any()
+    zeros = lambda out: (out[:, 1:] == 0).double().mean()  # noqa: E731
+    # 5 free positions, 10 re-draws, each flagged 0 redrawn → 0 with prob 1/2: far fewer zeros
+    assert zeros(plain) > 0.45 and zeros(fixed_up) < 0.1
+    with pytest.raises(ValueError, match="polish"):
+        ConfidenceSampler(proc, sch, steps=8, repair=True)
+    with pytest.raises(ValueError, match="syntax check"):
+        ConfidenceSampler(proc, sch, steps=8, polish=0.25, repair=True).sample(Fixed(), 2, length)

@@ -1,33 +1,43 @@
 """The domain-free diffusion core: processes, schedules, losses, samplers, likelihood bounds.
 
 Imports torch only. See ARCHITECTURE.md ("The denoiser contract") for the interface every sampler and
-loss speaks.
+loss speaks. Names are imported lazily (on first use), so the torch-free declarations of
+:mod:`seqdiff.diffusion.options` can be read without loading the numerical core (`--help`).
 """
 
-from .likelihood import ELBOResult, bits_per_token, elbo, t_grid
-from .losses import (LOSSES, DiffusionLoss, GenMD4Loss, MaskedDiffusionLoss, MultinomialLoss,
-                     ScoreEntropyLoss, build_loss)
-from .oracle import (ExactOracle, all_sequences, exact_negative_elbo, exact_sampler_distribution,
-                     random_distribution, total_variation)
-from .processes import (NEG, PROCESSES, Absorbing, NoiseLevel, Process, Uniform, build_process,
-                        sample_categorical)
-from .samplers import (CONFIDENCES, SAMPLERS, ConfidenceSampler, EulerSampler, MaskedAncestralSampler,
-                       MultinomialSampler, Option, RemaskingSampler, Sampler, temper_log_probs,
-                       TweedieSampler, build_sampler, sample, time_grid)
-from .schedules import (SCHEDULES, Cosine, DiscreteSchedule, Geometric, Linear, LogLinear,
-                        PerTokenPolynomial, Polynomial, Schedule, build_schedule)
+from __future__ import annotations
 
-__all__ = [
-    "Absorbing", "Uniform", "Process", "NoiseLevel", "build_process", "PROCESSES", "NEG",
-    "sample_categorical",
-    "Schedule", "LogLinear", "Geometric", "Linear", "Cosine", "Polynomial", "PerTokenPolynomial",
-    "DiscreteSchedule", "build_schedule", "SCHEDULES",
-    "DiffusionLoss", "ScoreEntropyLoss", "MaskedDiffusionLoss", "GenMD4Loss", "MultinomialLoss",
-    "build_loss", "LOSSES",
-    "Sampler", "EulerSampler", "TweedieSampler", "MaskedAncestralSampler", "MultinomialSampler",
-    "RemaskingSampler", "ConfidenceSampler", "Option", "temper_log_probs", "CONFIDENCES",
-    "build_sampler", "sample", "time_grid", "SAMPLERS",
-    "elbo", "ELBOResult", "bits_per_token", "t_grid",
-    "ExactOracle", "exact_negative_elbo", "exact_sampler_distribution", "all_sequences",
-    "random_distribution", "total_variation",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "likelihood": ("ELBOResult", "bits_per_token", "elbo", "t_grid"),
+    "losses": ("LOSSES", "DiffusionLoss", "GenMD4Loss", "MaskedDiffusionLoss", "MultinomialLoss",
+               "ScoreEntropyLoss", "build_loss"),
+    "oracle": ("ExactOracle", "all_sequences", "exact_negative_elbo", "exact_sampler_distribution",
+               "random_distribution", "total_variation"),
+    "processes": ("NEG", "PROCESSES", "Absorbing", "NoiseLevel", "Process", "Uniform", "build_process",
+                  "sample_categorical"),
+    "samplers": ("SAMPLERS", "ConfidenceSampler", "EulerSampler", "MaskedAncestralSampler", "MultinomialSampler",
+                 "RemaskingSampler", "Sampler", "temper_log_probs", "TweedieSampler", "build_sampler", "sample",
+                 "time_grid"),
+    "options": ("CONFIDENCES", "Option"),
+    "schedules": ("SCHEDULES", "Cosine", "DiscreteSchedule", "Geometric", "Linear", "LogLinear",
+                  "PerTokenPolynomial", "Polynomial", "Schedule", "build_schedule"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -41,12 +41,13 @@ when the denoiser conditions on them: a denoiser with ``accepts_fixed = True`` r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
+from .options import (CONFIDENCES, COMMON_OPTIONS, MASKED_ONLY, SAMPLER_OPTIONS, SAMPLER_PROCESSES,
+                      Option, build_sampler_options)
 from .processes import NEG, Absorbing, NoiseLevel, Process, Uniform, _onehot, _rand, _upcast, sample_categorical
 from .schedules import DiscreteSchedule
 
@@ -70,25 +71,6 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Option:
-    """One sampler option: its type, default, allowed values and a one-line help text."""
-
-    type: type
-    default: Any
-    help: str
-    choices: tuple | None = None
-
-    def check(self, sampler: str, name: str, value: Any) -> Any:
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, self.type) or (isinstance(value, bool) and self.type is not bool):
-            raise ValueError(f"sampler {sampler!r}: option {name} must be {self.type.__name__}, got {value!r}")
-        if self.choices is not None and value not in self.choices:
-            raise ValueError(f"sampler {sampler!r}: option {name} must be one of {list(self.choices)}, got {value!r}")
-        return value
 
 
 def time_grid(steps: int, kind: str = "uniform", t_max: float = 1.0, dtype=torch.float64) -> Tensor:
@@ -159,7 +141,7 @@ class Sampler:
     """Base class: time grid, prior draw, the loop, fixed positions, tempering, progress."""
 
     name = "sampler"
-    #: the forward processes it reverses (:data:`MASKED_ONLY` is derived from this)
+    #: the forward processes it reverses (declared in :data:`SAMPLER_PROCESSES`)
     processes: tuple[str, ...] = ("absorbing", "uniform")
     #: it needs a discrete-time schedule (multinomial diffusion) rather than a continuous one
     discrete_time: bool = False
@@ -168,17 +150,9 @@ class Sampler:
     #: the registry's contract test checks every sampler this way against the exact oracle
     unbiased_options: dict[str, Any] = {}
     #: options every sampler takes (besides ``steps``); subclasses add theirs in ``EXTRA_OPTIONS``
-    COMMON_OPTIONS: dict[str, Option] = {
-        "final": Option(str, "sample", "last step: draw, or take the most probable token", ("sample", "argmax")),
-        "cache": Option(bool, True, "reuse the network output of a sequence that did not change "
-                                    "(time-independent denoisers)"),
-        "temperature": Option(float, 1.0, "temperature of the per-token clean-data distribution (0 = argmax)"),
-        "top_k": Option(int, None, "keep only the k most probable tokens at each position"),
-        "top_p": Option(float, None, "nucleus: keep the most probable tokens up to this mass"),
-    }
-    EXTRA_OPTIONS: dict[str, Option] = {
-        "grid": Option(str, "uniform", "time grid", ("uniform", "cosine")),
-    }
+    #: (both declared in :mod:`seqdiff.diffusion.options`, torch-free)
+    COMMON_OPTIONS: dict[str, Option] = COMMON_OPTIONS
+    EXTRA_OPTIONS: dict[str, Option] = {"grid": SAMPLER_OPTIONS["euler"]["grid"]}
 
     @classmethod
     def options(cls) -> dict[str, Option]:
@@ -503,7 +477,7 @@ class MaskedAncestralSampler(Sampler):
     processes = ("absorbing",)
 
     name = "ancestral"
-    EXTRA_OPTIONS = {"grid": Option(str, "cosine", "time grid", ("uniform", "cosine"))}
+    EXTRA_OPTIONS = SAMPLER_OPTIONS["ancestral"]
 
     def __init__(self, process: Absorbing, schedule, steps: int = 128, grid: str = "cosine",
                  final: str = "sample", cache: bool = True, temperature: float = 1.0,
@@ -540,13 +514,7 @@ class RemaskingSampler(MaskedAncestralSampler):
     """
 
     name = "remdm"
-    EXTRA_OPTIONS = {
-        "grid": Option(str, "uniform", "time grid", ("uniform", "cosine")),
-        "eta": Option(float, 0.02, "remasking strength η"),
-        "remask": Option(str, "cap", "remasking schedule", ("cap", "rescale", "loop")),
-        "t_on": Option(float, 0.55, "loop: noise level at which the loop phase starts"),
-        "t_off": Option(float, 0.05, "loop: where the loop phase ends on the sampler's clock"),
-    }
+    EXTRA_OPTIONS = SAMPLER_OPTIONS["remdm"]
 
     def __init__(self, process: Absorbing, schedule, steps: int = 128, grid: str = "uniform",
                  final: str = "sample", cache: bool = True, temperature: float = 1.0,
@@ -597,9 +565,6 @@ class RemaskingSampler(MaskedAncestralSampler):
         return None  # re-masking moves revealed tokens too: the dense step
 
 
-CONFIDENCES = ("prob", "max", "margin", "entropy", "random", "left")
-
-
 class ConfidenceSampler(Sampler):
     """Confidence-ordered parallel decoding for masked models (MaskGIT, Chang et al. 2022; LLaDA's
     low-confidence remasking, Nie et al. 2025; Fast-dLLM's threshold, Wu et al. 2025).
@@ -622,7 +587,14 @@ class ConfidenceSampler(Sampler):
     ``p(x_0^i | all other tokens)`` — one network evaluation per re-drawn token. With the exact
     denoiser a re-draw is a single-site Gibbs update, which leaves ``p0`` invariant when the site
     is chosen independently of the tokens (``random``); choosing the least confident is biased
-    towards correcting likely mistakes (the tests pin both).
+    towards correcting likely mistakes (the tests pin both). ``repair`` (with a ``suspects`` check set by the
+    caller: the domain's syntax check) makes the polish phase re-mask, in a fully revealed sequence,
+    every token the check flags (least confident first, as many as steps and polish budget remain;
+    flagged tokens may be re-drawn again) before any least-confident re-draw; re-masked tokens are
+    re-drawn one per step, most confident first. ``polish_temperature`` draws the
+    re-drawn tokens at their own temperature (0: the most probable token given all the others — an
+    iterated-conditional-modes move, biased towards the modes by design); by default they are drawn
+    like every other token.
 
     ``k`` per sequence: after step ``j`` of ``n`` the number of positions still masked is
     ``⌊M · g(j/n)⌋``, ``M`` the sequence's masked positions at the start, ``g(u) = 1 - u``
@@ -638,23 +610,13 @@ class ConfidenceSampler(Sampler):
     name = "confidence"
     processes = ("absorbing",)
     unbiased_options = {"confidence": "random", "k_schedule": "linear"}
-    EXTRA_OPTIONS = {
-        "confidence": Option(str, "prob", "which positions to reveal first", CONFIDENCES),
-        "k_schedule": Option(str, "cosine", "how many positions to reveal per step", ("linear", "cosine")),
-        "threshold": Option(float, None, "also reveal every position at least this confident"),
-        "noise": Option(float, 0.0, "Gumbel noise on the log-confidence, annealed to 0 over the steps "
-                                    "(MaskGIT's choice temperature: more diverse orders)"),
-        "block": Option(int, None, "semi-autoregressive: reveal only within the leftmost block of this "
-                                   "many positions that is still masked"),
-        "polish": Option(float, 0.0, "this fraction of the steps, at the end, re-draws one token each given "
-                                     "all the others (the least confident not yet re-drawn)"),
-    }
+    EXTRA_OPTIONS = SAMPLER_OPTIONS["confidence"]
 
     def __init__(self, process: Absorbing, schedule, steps: int = 128, final: str = "sample",
                  cache: bool = True, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, confidence: str = "prob", k_schedule: str = "cosine",
                  threshold: float | None = None, noise: float = 0.0, block: int | None = None,
-                 polish: float = 0.0) -> None:
+                 polish: float = 0.0, polish_temperature: float | None = None, repair: bool = False) -> None:
         if not isinstance(process, Absorbing):
             raise ValueError("confidence-ordered decoding needs the absorbing process")
         if not noise >= 0.0:
@@ -667,6 +629,16 @@ class ConfidenceSampler(Sampler):
             raise ValueError(f"polish is a fraction of the steps in [0, 1), got {polish}")
         self.polish = float(polish)
         self.polish_steps = min(int(round(self.polish * int(steps))), max(int(steps) - 1, 0))
+        if polish_temperature is not None and not float(polish_temperature) >= 0.0:
+            raise ValueError(f"polish_temperature must be ≥ 0, got {polish_temperature}")
+        self.polish_temperature = None if polish_temperature is None else float(polish_temperature)
+        self.repair = bool(repair)
+        if self.repair and not self.polish_steps:
+            raise ValueError("repair re-draws flagged tokens in the polish phase: give polish > 0 "
+                             f"(polish={polish} at {steps} steps leaves no polish step)")
+        #: ``suspects(x [B, L]) -> bool [B, L]``: the tokens a syntax check flags (set by the model
+        #: layer from the domain, e.g. :func:`seqdiff.domains.smiles.syntax_suspects`; used by ``repair``)
+        self.suspects: Callable[[Tensor], Tensor] | None = None
         super().__init__(process, schedule, steps, "uniform", final, cache, temperature, top_k, top_p)
         if confidence not in CONFIDENCES:
             raise ValueError(f"confidence must be one of {list(CONFIDENCES)}, got {confidence!r}")
@@ -691,6 +663,9 @@ class ConfidenceSampler(Sampler):
         return mask & ~fixed if fixed is not None else mask
 
     def begin(self, x, fixed):
+        if self.repair and self.suspects is None:
+            raise ValueError("repair needs the domain's syntax check (a model of a domain that has one, "
+                             "e.g. SMILES); this sampler was given none")
         state = {"m0": self._masked(x, fixed).sum(-1)}
         if self.polish_steps:
             # confidence of each position's token when it was drawn (fixed positions: never re-drawn)
@@ -734,6 +709,11 @@ class ConfidenceSampler(Sampler):
         lp = self._rows_log_x0(out, param, tempered=False)(flat)  # confidence reads the model's own p
         draw_first = self.confidence == "prob"
         tok = self._draw(lp, generator, last=(i == n - 1)) if draw_first else None
+        polishing = None  # the rows whose masked position is a polish re-draw
+        if self.polish_steps and self.polish_temperature is not None:
+            polishing = (state["redrawn"] > 0)[flat // length]
+            if draw_first and bool(polishing.any()):
+                tok[polishing] = self._draw(lp[polishing], generator, last=False, polish=True)
         raw = self.scores(lp, tok, generator)
         conf = torch.full((b * length,), -math.inf, dtype=torch.float64, device=x.device)
         conf[flat] = self._noised(raw, i, n, generator) if self.order_noise > 0 else raw
@@ -754,6 +734,8 @@ class ConfidenceSampler(Sampler):
             above = torch.zeros(b * length, dtype=torch.bool, device=x.device)
             above[flat] = raw >= self.threshold
             k = torch.maximum(k, above.view(b, length).sum(-1))
+        if self.polish_steps and i < n - 1:  # polish re-draws: one token per step (the last step reveals all)
+            k = torch.where(state["redrawn"] > 0, k.clamp(max=1), k)
         k = torch.minimum(k, mask_in.sum(-1))
         # the k most confident masked positions per sequence; ties to the leftmost (stable sort)
         order = torch.sort(conf, dim=-1, descending=True, stable=True).indices
@@ -764,6 +746,10 @@ class ConfidenceSampler(Sampler):
         sel = reveal.reshape(-1)[flat]
         if draw_first:
             chosen = tok[sel]
+        elif polishing is not None and bool(polishing[sel].any()):
+            chosen = self._draw(lp[sel], generator, last=(i == n - 1))
+            p_sel = polishing[sel]
+            chosen[p_sel] = self._draw(lp[sel][p_sel], generator, last=False, polish=True)
         else:
             chosen = self._draw(lp[sel], generator, last=(i == n - 1))
         new.view(-1)[flat[sel]] = chosen
@@ -783,6 +769,22 @@ class ConfidenceSampler(Sampler):
         ready = ~mask.any(-1) & (state["redrawn"] < self.polish_steps)
         if not bool(ready.any()):
             return
+        if self.repair:  # flagged tokens first: all of them (as steps and budget allow), least confident first
+            sus = self.suspects(new).to(device=new.device, dtype=torch.bool) & ~mask
+            if fixed is not None:
+                sus = sus & ~fixed
+            cap = (self.polish_steps - state["redrawn"]).clamp(max=n - 1 - i)
+            key = rec.masked_fill(~sus, math.inf)
+            order = torch.sort(key, dim=-1, stable=True).indices
+            rank = torch.empty_like(order)
+            rank.scatter_(-1, order, torch.arange(new.shape[1], device=new.device).expand(new.shape[0], -1))
+            pick = sus & (rank < cap[:, None]) & ready[:, None]
+            if bool(pick.any()):
+                new[pick] = self.process.mask_id
+                state["done"] |= pick
+                state["redrawn"] += pick.sum(-1)
+                state["repaired"] = state.get("repaired", 0) + int(pick.sum())
+                ready = ready & ~pick.any(-1)
         cand = rec.masked_fill(state["done"], math.inf)
         if fixed is not None:
             cand = cand.masked_fill(fixed, math.inf)
@@ -799,7 +801,10 @@ class ConfidenceSampler(Sampler):
         u = _rand(tuple(conf.shape), generator, conf.device).clamp_(1e-300, 1.0)
         return base + self.order_noise * (1.0 - i / n) * -torch.log(-torch.log(u))
 
-    def _draw(self, lp: Tensor, generator, last: bool) -> Tensor:
+    def _draw(self, lp: Tensor, generator, last: bool, polish: bool = False) -> Tensor:
+        if polish:  # a polish re-draw at its own temperature (the same truncation)
+            tl = temper_log_probs(lp, self.polish_temperature, self.top_k, self.top_p)
+            return tl.argmax(-1) if self.polish_temperature == 0.0 else sample_categorical(tl.double().exp(), generator)
         tl = self.temper(lp)
         if last and self.final == "argmax":
             return tl.argmax(-1)
@@ -817,7 +822,7 @@ class MultinomialSampler(Sampler):
     discrete_time = True
 
     name = "multinomial"
-    EXTRA_OPTIONS: dict[str, Option] = {}
+    EXTRA_OPTIONS = SAMPLER_OPTIONS["multinomial"]
 
     def __init__(self, process: Uniform, schedule: DiscreteSchedule, steps: int | None = None,
                  final: str = "sample", cache: bool = True, temperature: float = 1.0,
@@ -853,29 +858,9 @@ SAMPLERS = {
     "multinomial": MultinomialSampler,
 }
 
-#: samplers that need the absorbing (mask) process
-MASKED_ONLY = tuple(name for name, cls in SAMPLERS.items() if cls.processes == ("absorbing",))
-
-
-def build_sampler_options(name: str, options: dict) -> dict:
-    """``options`` checked against sampler ``name``'s own (:meth:`Sampler.options`): an unknown
-    sampler, an option it does not take (the error names the ones it does) or a value of the wrong
-    type or outside its choices is a ``ValueError``. ``None`` values mean "the default" and are
-    dropped; ``steps`` passes through."""
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
-    opts = SAMPLERS[name].options()
-    checked = {}
-    for key, value in options.items():
-        if value is None:
-            continue
-        if key == "steps":
-            checked[key] = value
-            continue
-        if key not in opts:
-            raise ValueError(f"sampler {name!r} does not take option {key!r} (it takes: {', '.join(sorted(opts))})")
-        checked[key] = opts[key].check(name, key, value)
-    return checked
+assert tuple(SAMPLERS) == tuple(SAMPLER_OPTIONS) and all(
+    cls.name == n and cls.processes == SAMPLER_PROCESSES[n] and cls.options() == {**COMMON_OPTIONS, **SAMPLER_OPTIONS[n]}
+    for n, cls in SAMPLERS.items()), "the samplers disagree with their declarations in seqdiff.diffusion.options"
 
 
 def build_sampler(name: str, process: Process, schedule, **kwargs) -> Sampler:

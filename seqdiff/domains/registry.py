@@ -20,7 +20,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 __all__ = ["Domain", "TemplateRules", "AppHints", "domains", "domain_names", "get_domain", "guess_fasta_domain"]
 
@@ -98,6 +98,9 @@ class Domain:
         sample_metrics: per-sample metrics for the jobs' CSV, ``sample_metrics(seq) -> dict`` with
             the keys ``sample_columns``; a ``valid`` column makes jobs report validity and
             ``--valid-only`` keep valid outputs only.
+        syntax_suspects: a syntax check of one sample, ``syntax_suspects(tokens) -> positions``: the
+            indices of the tokens that break the domain's grammar (empty when it is well-formed); the
+            confidence sampler's ``repair`` re-draws those first. ``None``: the domain has no grammar.
         reader_options: keyword arguments for :func:`seqdiff.data.read_records` (text: ``mode=lines``).
         layout: the recipe's ``data.layout: auto``: ``window`` (one long stream, cut into rows) or
             ``pad`` (one record per row).
@@ -130,6 +133,7 @@ class Domain:
     tokenizer_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     sample_metrics: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False)
     sample_columns: tuple[str, ...] = ()
+    syntax_suspects: Callable[[Sequence[str]], list[int]] | None = field(default=None, repr=False)
     reader_options: dict[str, Any] = field(default_factory=dict, hash=False)
     layout: str = "pad"
     join_lines: bool = False

@@ -307,9 +307,41 @@ def smiles_sample_metrics(seq: str) -> dict[str, Any]:
     return {"valid": valid, "canonical": (_canonicalize(seq) or "") if valid else ""}
 
 
+_RING_LABEL = frozenset("123456789")
+
+
+def syntax_suspects(tokens: Sequence[str]) -> list[int]:
+    """Positions of the SMILES tokens that break its grammar, without RDKit: every parenthesis when
+    the branches do not balance (a ``)`` with no open branch, an open branch at the end, or an empty
+    ``()``), and every ring-closure label (``1``–``9``, ``%nn``) that occurs an odd number of times
+    (a ring opened and never closed). Empty when neither is wrong; other tokens (pad, mask) are
+    ignored. Valence and aromaticity are left to RDKit (:func:`validity`)."""
+    out: set[int] = set()
+    parens = [i for i, t in enumerate(tokens) if t in ("(", ")")]
+    depth, bad = 0, False
+    for j, i in enumerate(parens):
+        if tokens[i] == "(":
+            depth += 1
+            bad = bad or (i + 1 < len(tokens) and tokens[i + 1] == ")")
+        else:
+            depth -= 1
+            bad = bad or depth < 0
+    if bad or depth:
+        out.update(parens)
+    rings: dict[str, list[int]] = {}
+    for i, t in enumerate(tokens):
+        if t in _RING_LABEL or (len(t) == 3 and t[0] == "%" and t[1:].isdigit()):
+            rings.setdefault(t, []).append(i)
+    for where in rings.values():
+        if len(where) % 2:
+            out.update(where)
+    return sorted(out)
+
+
 DOMAIN = Domain(
     name="smiles", letter="SMILES token", tokenizer_kind="smiles", file_format="smi", metrics=smiles_metrics,
-    sample_metrics=smiles_sample_metrics, sample_columns=("valid", "canonical"), layout="pad",
+    sample_metrics=smiles_sample_metrics, sample_columns=("valid", "canonical"), syntax_suspects=syntax_suspects,
+    layout="pad",
     record_options=("randomize_smiles", "canonicalize_smiles", "check_smiles"),
     template=TemplateRules(bracket_spans=False, example="c1ccccc1{3}C(=O)O"),
     shipped_model="smiles", recipe="configs/pretrained/smiles.yaml", corpus="moses",

@@ -46,11 +46,11 @@ import torch
 from torch import Tensor
 
 from ..diffusion.processes import NEG, _upcast
+from . import CFG_MODES
 
 __all__ = ["ConditionedDenoiser", "CFGPair", "CFGMean", "guided", "ConditionalOracle", "check_condition",
            "CFG_MODES", "combine_transitions"]
 
-CFG_MODES = ("auto", "transition", "x0")
 
 
 def _cond_tensor(cond, batch: int, device) -> Tensor:

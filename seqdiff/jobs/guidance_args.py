@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..guidance.cfg import CFG_MODES
+from typing import TYPE_CHECKING
+
+from ..guidance import CFG_MODES
 from ..guidance.rewards import REWARDS
-from ..guidance.run import GuidanceSettings
+
+if TYPE_CHECKING:
+    from ..guidance.run import GuidanceSettings
 
 __all__ = ["add_guidance_args", "guidance_from_args"]
 
@@ -43,6 +47,8 @@ def add_guidance_args(p: argparse.ArgumentParser) -> None:
 
 def guidance_from_args(args: argparse.Namespace) -> GuidanceSettings | None:
     """The settings given on the command line, unchecked (``None``: plain sampling)."""
+    from ..guidance.run import GuidanceSettings
+
     st = GuidanceSettings(reward=args.reward, best_of=args.best_of, particles=args.particles, tilt=args.tilt,
                           ess_threshold=args.ess_threshold, every=args.reward_every, condition=args.condition,
                           guidance=args.guidance, mode=args.guidance_mode)

@@ -1,9 +1,9 @@
 """Command-line options of the samplers, built from the samplers' own declarations.
 
-Every option a sampler declares (:meth:`seqdiff.diffusion.Sampler.options`) becomes one flag,
+Every option a sampler declares (:mod:`seqdiff.diffusion.options`, torch-free) becomes one flag,
 ``--temperature``, ``--confidence``, … with its type, choices and help; the help says which samplers
 take it. A flag the chosen sampler does not take is an error naming the options it does take
-(:func:`seqdiff.diffusion.samplers.build_sampler_options`), so nothing is silently ignored.
+(:func:`seqdiff.diffusion.options.build_sampler_options`), so nothing is silently ignored.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..diffusion.samplers import SAMPLERS
+from ..diffusion.options import SAMPLER_NAMES, options_of
 
 __all__ = ["add_sampler_args", "sampler_options_from_args", "FLAG_NAMES"]
 
@@ -23,8 +23,8 @@ _SKIP = ("cache",)
 
 def _all_options() -> dict[str, tuple[Any, list[str]]]:
     seen: dict[str, tuple[Any, list[str]]] = {}
-    for name, cls in SAMPLERS.items():
-        for key, opt in cls.options().items():
+    for name in SAMPLER_NAMES:
+        for key, opt in options_of(name).items():
             if key in _SKIP:
                 continue
             if key not in seen:
@@ -46,14 +46,14 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
     """``--sampler``, ``--steps`` and one flag per sampler option, in their own help group."""
     g = p.add_argument_group("sampler", "how sequences are drawn (defaults: the model's recorded sampler "
                                         "and settings; `seqdiff sample --help` lists every option)")
-    g.add_argument("--sampler", default=None, choices=list(SAMPLERS),
+    g.add_argument("--sampler", default=None, choices=list(SAMPLER_NAMES),
                    help="default: the model's own (recorded with it); confidence and remdm need a masked model")
     g.add_argument("--steps", type=int, default=None, help="sampling steps (the most network evaluations)")
     for key, (opt, takers) in _all_options().items():
         flag = "--" + FLAG_NAMES.get(key, key.replace("_", "-"))
         kind = _parse_bool if opt.type is bool else opt.type
         default = "" if opt.default is None else f"; default {opt.default}"
-        only = "" if len(takers) == len(SAMPLERS) else f" [{', '.join(takers)}]"
+        only = "" if len(takers) == len(SAMPLER_NAMES) else f" [{', '.join(takers)}]"
         g.add_argument(flag, dest=f"sampler_opt_{key}", type=kind, default=None, choices=opt.choices,
                        metavar=None if opt.choices else key.upper(), help=f"{opt.help}{default}{only}")
 
