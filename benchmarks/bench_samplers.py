@@ -59,6 +59,10 @@ SETTINGS = [
     ("confidence prob polish 0.25", "confidence", {"confidence": "prob", "polish": 0.25}),
     ("confidence prob block 32 polish 0.25", "confidence", {"confidence": "prob", "block": 32, "polish": 0.25}),
     ("confidence prob noise 0.1 polish 0.4", "confidence", {"confidence": "prob", "noise": 0.1, "polish": 0.4}),
+    ("confidence prob polish 0.25 T_polish 0.5", "confidence", {"confidence": "prob", "polish": 0.25,
+                                                                "polish_temperature": 0.5}),
+    ("confidence prob polish 0.25 repair", "confidence", {"confidence": "prob", "polish": 0.25, "repair": True}),
+    ("confidence prob polish 0.4 repair", "confidence", {"confidence": "prob", "polish": 0.4, "repair": True}),
 ]
 STEPS = (16, 32, 64, 128, 256)
 #: (reference = test split, training set for novelty, a second held-out split for the data's own row)
@@ -175,6 +179,8 @@ def main(argv=None) -> int:
             ref = reference_row(domain, reference, training, ref_model, args.num, model.max_len)
             _append(out, {"domain": domain, "setting": "held-out data", "steps": 0, "num": args.num, **ref})
         for label, sampler, options in settings:
+            if options.get("repair") and get_domain(domain).syntax_suspects is None:
+                continue  # repair needs a syntax check (SMILES has one)
             for steps in args.steps:
                 if (domain, label, steps, args.num) in done:
                     continue

@@ -102,8 +102,8 @@ def test_shipped_smiles_model_records_confidence_decoding():
 
 
 def test_smiles_syntax_check_flags_only_broken_strings_and_repair_uses_it(models):
-    """The SMILES syntax check (no RDKit) flags parentheses of unbalanced branches and unpaired ring
-    labels; a string it flags never parses in RDKit, a well-formed one is never flagged. A model's
+    """The SMILES syntax check (no RDKit) flags the unmatched parenthesis, an empty branch and the
+    unpaired ring label; a string it flags never parses in RDKit, a well-formed one is never flagged. A model's
     `repair` sampler gets the check from its domain; a domain without one is a clear error."""
     from rdkit import Chem, RDLogger
 
@@ -113,7 +113,8 @@ def test_smiles_syntax_check_flags_only_broken_strings_and_repair_uses_it(models
     RDLogger.DisableLog("rdApp.*")
     tok = SmilesTokenizer.build(["CCO"])
     cases = {"CC(=O)Oc1ccccc1C(=O)O": [], "CC(C": [2], "C1CC": [1], "CC)C": [2], "C()C": [1, 2],
-             "c1ccc2ccccc2c1": [], "C%12CC%12": [], "C%12CC": [1], "CC(C)(C": [2, 4, 5], "Cl[nH]1": [2]}
+             "c1ccc2ccccc2c1": [], "C%12CC%12": [], "C%12CC": [1], "CC(C)(C": [5], "Cl[nH]1": [2],
+             "C1CC1C1": [6], "C(C(C)C": [1]}
     for smi, expect in cases.items():
         tokens = tok.tokenize(smi)
         got = syntax_suspects(tokens)

@@ -591,7 +591,8 @@ class ConfidenceSampler(Sampler):
     caller: the domain's syntax check) makes the polish phase re-mask, in a fully revealed sequence,
     every token the check flags (least confident first, as many as steps and polish budget remain;
     flagged tokens may be re-drawn again) before any least-confident re-draw; re-masked tokens are
-    re-drawn one per step, most confident first. ``polish_temperature`` draws the
+    re-drawn one per step, most confident first, each from ``p(x_0^i | the rest)`` with the flagged
+    token excluded (a flagged token must change). ``polish_temperature`` draws the
     re-drawn tokens at their own temperature (0: the most probable token given all the others — an
     iterated-conditional-modes move, biased towards the modes by design); by default they are drawn
     like every other token.
@@ -707,6 +708,14 @@ class ConfidenceSampler(Sampler):
         if flat.numel() == 0:
             return x
         lp = self._rows_log_x0(out, param, tempered=False)(flat)  # confidence reads the model's own p
+        banned = state.get("banned")
+        if banned is not None:  # a repaired token is re-drawn from p(x_i | the rest, x_i ≠ the flagged token)
+            ban = banned.view(-1)[flat]
+            hit = (ban >= 0).nonzero()[:, 0]
+            if hit.numel():
+                lp = lp.clone()
+                lp[hit, ban[hit]] = NEG
+                lp[hit] = torch.log_softmax(lp[hit], dim=-1)
         draw_first = self.confidence == "prob"
         tok = self._draw(lp, generator, last=(i == n - 1)) if draw_first else None
         polishing = None  # the rows whose masked position is a polish re-draw
@@ -754,6 +763,8 @@ class ConfidenceSampler(Sampler):
             chosen = self._draw(lp[sel], generator, last=(i == n - 1))
         new.view(-1)[flat[sel]] = chosen
         if self.polish_steps:
+            if banned is not None:
+                banned.view(-1)[flat[sel]] = -1
             self._record_and_remask(new, fixed, flat[sel], raw[sel], i, n, state)
         return new
 
@@ -780,6 +791,9 @@ class ConfidenceSampler(Sampler):
             rank.scatter_(-1, order, torch.arange(new.shape[1], device=new.device).expand(new.shape[0], -1))
             pick = sus & (rank < cap[:, None]) & ready[:, None]
             if bool(pick.any()):
+                if "banned" not in state:
+                    state["banned"] = torch.full(new.shape, -1, dtype=torch.long, device=new.device)
+                state["banned"][pick] = new[pick]
                 new[pick] = self.process.mask_id
                 state["done"] |= pick
                 state["redrawn"] += pick.sum(-1)

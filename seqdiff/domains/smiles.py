@@ -311,30 +311,35 @@ _RING_LABEL = frozenset("123456789")
 
 
 def syntax_suspects(tokens: Sequence[str]) -> list[int]:
-    """Positions of the SMILES tokens that break its grammar, without RDKit: every parenthesis when
-    the branches do not balance (a ``)`` with no open branch, an open branch at the end, or an empty
-    ``()``), and every ring-closure label (``1``–``9``, ``%nn``) that occurs an odd number of times
-    (a ring opened and never closed). Empty when neither is wrong; other tokens (pad, mask) are
-    ignored. Valence and aromaticity are left to RDKit (:func:`validity`)."""
+    """Positions of the SMILES tokens that break its grammar, found without RDKit: a ``)`` that closes
+    no branch, a ``(`` still open at the end, both tokens of an empty branch ``()``, and the last
+    occurrence of a ring-closure label (``1``–``9``, ``%nn``) that occurs an odd number of times (ring
+    labels pair in order, so the last one is the ring never closed). Empty when the string is
+    well-formed in these respects; other tokens (pad, mask) are ignored. Valence and aromaticity are
+    left to RDKit (:func:`validity`)."""
     out: set[int] = set()
-    parens = [i for i, t in enumerate(tokens) if t in ("(", ")")]
-    depth, bad = 0, False
-    for j, i in enumerate(parens):
-        if tokens[i] == "(":
-            depth += 1
-            bad = bad or (i + 1 < len(tokens) and tokens[i + 1] == ")")
-        else:
-            depth -= 1
-            bad = bad or depth < 0
-    if bad or depth:
-        out.update(parens)
+    open_at: list[int] = []
+    last = None  # the previous grammar token (pads and masks skipped)
+    for i, t in enumerate(tokens):
+        if t == "(":
+            open_at.append(i)
+        elif t == ")":
+            if last is not None and tokens[last] == "(":
+                out.update((last, i))
+            if open_at:
+                open_at.pop()
+            else:
+                out.add(i)
+        if t and not t.startswith("<"):
+            last = i
+    out.update(open_at)
     rings: dict[str, list[int]] = {}
     for i, t in enumerate(tokens):
         if t in _RING_LABEL or (len(t) == 3 and t[0] == "%" and t[1:].isdigit()):
             rings.setdefault(t, []).append(i)
     for where in rings.values():
         if len(where) % 2:
-            out.update(where)
+            out.add(where[-1])
     return sorted(out)
 
 
