@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from seqdiff.domains import domains as _registry
+from seqdiff.domains import get_domain
 
 #: The domain menu, its labels and example templates: from the domain registry (seqdiff.domains).
 DOMAINS = tuple(sorted((d.name for d in _registry().values() if d.app is not None),
@@ -509,7 +510,12 @@ def sampler_option_widgets(container, sampler: str, model, key: str, *, kept=Non
     from seqdiff.diffusion import SAMPLERS
     preset = model.sampler_options(sampler)
     values = {}
-    opts = {k: o for k, o in SAMPLERS[sampler].options().items() if k not in ("cache", "final")}
+    # left to the CLI and recipes: cache/final (no effect on what a designer gets), the polish
+    # temperature (its 0 is a value, not "off"); repair only where the domain has a syntax check
+    hidden = {"cache", "final", "polish_temperature"}
+    if get_domain(model.domain).syntax_suspects is None:
+        hidden.add("repair")
+    opts = {k: o for k, o in SAMPLERS[sampler].options().items() if k not in hidden}
     cols = container.columns(max(len(opts), 1))
     for col, (name, opt) in zip(cols, opts.items()):
         label = name.replace("_", " ").capitalize()

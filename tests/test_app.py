@@ -972,3 +972,21 @@ def test_logo_and_grid_downloads(app_env, downloads):
     assert any("All 6 shown candidates, aligned by template position" in c.value for c in at.caption)
     assert download_payload(at, downloads, "dl_logo_aligned_protein_png")["data"].startswith(b"\x89PNG")
     assert b"<svg" in download_payload(at, downloads, "dl_logo_aligned_protein_svg")["data"][:500]
+
+
+def test_repair_option_only_where_the_domain_has_a_syntax_check(app_env):
+    """The confidence sampler's `repair` needs the domain's syntax check: offered for SMILES (and
+    used by a run), not for DNA; the polish temperature is left to the CLI and recipes."""
+    at = fresh()
+    at.selectbox(key="sampler_dna").set_value("confidence").run()
+    ok(at)
+    keys = {w.key for w in at.checkbox} | {w.key for w in at.number_input}
+    assert "opt_polish_confidence_dna" in keys and "opt_repair_confidence_dna" not in keys
+    assert not any(k.startswith("opt_polish_temperature") for k in keys)
+    at = set_domain(at, "smiles")
+    at.selectbox(key="sampler_smiles").set_value("confidence").run()
+    at.number_input(key="opt_polish_confidence_smiles").set_value(0.25)
+    at.checkbox(key="opt_repair_confidence_smiles").check()
+    at = generate(at, "smiles", num=4, steps=8)
+    assert at.session_state["run_status"]["smiles"][0] == "done"
+    assert at.session_state["results"]["smiles"]["settings"]["sampler_options"].get("repair") is True
