@@ -35,7 +35,7 @@ _TOKENIZER_KINDS = tuple(dict.fromkeys(("char", "byte", "bpe", *(d.tokenizer_kin
 
 __all__ = [
     "ConfigError", "DataConfig", "TokenizerConfig", "ModelConfig", "DiffusionConfig", "OptimConfig",
-    "TrainerConfig", "SamplingConfig", "ConditionConfig", "TrainConfig", "load_config", "apply_overrides",
+    "TrainerConfig", "SamplingConfig", "ConditionConfig", "PredictorConfig", "TrainConfig", "load_config", "apply_overrides",
     "config_docs",
 ]
 
@@ -183,6 +183,31 @@ class ConditionConfig:
 
 
 @dataclass
+class PredictorConfig:
+    column: str = doc("", "Property predictor for classifier guidance: the label column (CSV/TSV) or `key=value` "
+                      "FASTA header field to predict from noisy sequences; set = `seqdiff train` trains a predictor "
+                      "(not a diffusion model) and writes `out_dir/predictor.pt`.")
+    model: str = doc("", "The diffusion model (a file, or a shipped model by name) the predictor will guide: its "
+                     "tokenizer, noise process and schedule are used (the recipe's `tokenizer`, `model`, "
+                     "`diffusion` and `data.kind` are ignored).")
+    sequence_column: str = doc("", "CSV/TSV: the column holding the sequences (default: sequence, smiles, seq, or "
+                               "the first column).")
+    kind: str = doc("auto", "`classes`: predict a class (names, or numbers cut by `bins`/`quantiles`); `gaussian`: "
+                    "a mean and variance of a numeric property (targets are values or ranges); `auto`: gaussian "
+                    "when every value is a number and no bins are given, else classes.",
+                    choices=("auto", "classes", "gaussian"))
+    bins: list = doc(None, "Classes from numbers: bin edges, e.g. [0.7, 0.8, 0.9].")
+    quantiles: int = doc(0, "Classes from numbers: this many equal-count bins of the training values.")
+    classes: list = doc(None, "Class names in index order (recorded by training).")
+    d_model: int = doc(128, "Predictor width.")
+    n_layers: int = doc(2, "Predictor transformer blocks (DiT blocks, mean-pooled).")
+    n_heads: int = doc(4, "Predictor attention heads.")
+    cond_dim: int = doc(64, "Predictor time-conditioning width (uniform process only; a masked-process predictor "
+                        "needs no time: p(c | x_t) does not depend on t there).")
+    mlp_ratio: float = doc(2.0, "Predictor MLP width / d_model.")
+
+
+@dataclass
 class TrainConfig:
     name: str = doc("run", "Run name.")
     seed: int = doc(0, "Seed for splits, initialisation, noise and sampling.")
@@ -195,6 +220,8 @@ class TrainConfig:
     trainer: TrainerConfig = doc(None, "Lightning trainer.", factory=TrainerConfig)
     sampling: SamplingConfig = doc(None, "Sampling defaults saved with the model.", factory=SamplingConfig)
     condition: ConditionConfig = doc(None, "Conditioning for classifier-free guidance.", factory=ConditionConfig)
+    predictor: PredictorConfig = doc(None, "A noisy-sequence property predictor for classifier guidance.",
+                                     factory=PredictorConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -310,6 +337,26 @@ def _validate(cfg: TrainConfig, source: str) -> None:
         raise ConfigError(f"{source}: `condition.classes` must be distinct names")
     if c.classes and cfg.model.arch == "ar":
         raise ConfigError(f"{source}: conditioning is for diffusion models (`model.arch: dit`)")
+    pr = cfg.predictor
+    if pr.column:
+        if c.column:
+            raise ConfigError(f"{source}: give `predictor.column` or `condition.column`, not both")
+        if not pr.model:
+            raise ConfigError(f"{source}: `predictor.model` is required: the diffusion model the predictor will guide")
+    if pr.bins is not None and (not pr.bins or any(not _type_ok(b, float) for b in pr.bins)
+                                or list(pr.bins) != sorted(set(pr.bins))):
+        raise ConfigError(f"{source}: `predictor.bins` must be increasing numbers, got {pr.bins!r}")
+    if pr.quantiles < 0 or (pr.quantiles and pr.bins):
+        raise ConfigError(f"{source}: `predictor.quantiles` must be ≥ 0 and not given with `predictor.bins`")
+    if pr.kind == "gaussian" and (pr.bins or pr.quantiles):
+        raise ConfigError(f"{source}: `predictor.kind: gaussian` takes no bins (bins make classes)")
+    if pr.d_model % pr.n_heads or (pr.d_model // pr.n_heads) % 2:
+        raise ConfigError(f"{source}: `predictor.d_model` ({pr.d_model}) / `predictor.n_heads` ({pr.n_heads}) must "
+                          f"be a whole, even head width")
+    for path, value in [("predictor.d_model", pr.d_model), ("predictor.n_layers", pr.n_layers),
+                        ("predictor.cond_dim", pr.cond_dim)]:
+        if value < 1:
+            raise ConfigError(f"{source}: `{path}` must be ≥ 1, got {value}")
 
 
 def _parse_scalar(text: str) -> Any:

@@ -12,7 +12,19 @@ reverse rates ``R(x → y) p(c | y)/p(c | x)`` are exactly those of ``p0(x | c)`
 enumeration).
 
 A classifier is a callable ``classifier(x [B, L], t [B]) -> log p(c | x_t) [B, C]``;
-:meth:`ConditionalOracle.log_class_posterior` is the exact one of a small explicit distribution.
+:meth:`ConditionalOracle.log_class_posterior` is the exact one of a small explicit distribution, and
+:class:`~seqdiff.guidance.predictor.PredictorTarget` a trained predictor's.
+
+First-order guidance (``method="first_order"``; Nisonoff et al. 2024, and Schiff et al. 2024 for large
+vocabularies): enumeration costs ``B · L · N`` classifier rows per step, so instead the change of
+``log p(c | ·)`` when position ``i`` becomes ``y`` is estimated from one gradient with respect to the
+one-hot input at the current sequence,
+
+    log p(c | z^{i←y}) ≈ log p(c | z) + g_i(y) − g_i(z^i),    g = ∂ log p(c | z) / ∂ onehot(z),
+
+one forward and one backward pass per step. It is exact when ``log p(c | ·)`` is additive over
+positions (tested against enumeration) and agrees with it to first order otherwise. The classifier
+must provide ``first_order(x, t, n_states) -> (log p [B], g [B, L, N])``.
 """
 
 from __future__ import annotations
@@ -23,7 +35,9 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["classifier_guided", "single_change_log_probs"]
+__all__ = ["classifier_guided", "single_change_log_probs", "first_order_log_probs", "CG_METHODS"]
+
+from . import CG_METHODS  # noqa: E402  (torch-free, in the package for the command line's help)
 
 
 def single_change_log_probs(classifier, x: Tensor, s: Tensor, cls: int, n_states: int,
@@ -44,6 +58,14 @@ def single_change_log_probs(classifier, x: Tensor, s: Tensor, cls: int, n_states
     return out
 
 
+def first_order_log_probs(classifier, x: Tensor, s: Tensor, n_states: int) -> Tensor:
+    """The first-order estimate of :func:`single_change_log_probs` for the classifier's target
+    (``first_order`` gives the log-probability of one target and its gradient): ``[B, L, N]``."""
+    lp, g = classifier.first_order(x, s, n_states)
+    here = g.gather(-1, x.clamp(0, n_states - 1)[..., None])
+    return lp.double()[:, None, None] + g.double() - here.double()
+
+
 _CLASSES: dict[type, type] = {}
 
 
@@ -55,7 +77,10 @@ def _guided_class(base: type) -> type:
         p = base.step_probs(self, out, parameterization, x_t, t, s).double()
         moves = (p > 0).sum(-1, keepdim=True) > 1  # positions with a choice
         cand = (p > 0) & moves
-        lc = single_change_log_probs(self.cg_classifier, x_t, s, self.cg_class, p.shape[-1], cand)
+        if self.cg_method == "first_order":
+            lc = first_order_log_probs(self.cg_classifier, x_t, s, p.shape[-1])
+        else:
+            lc = single_change_log_probs(self.cg_classifier, x_t, s, self.cg_class, p.shape[-1], cand)
         lw = torch.log(p.clamp_min(1e-300)) + self.cg_gamma * lc
         lw = torch.where(p > 0, lw, torch.full_like(lw, -math.inf))
         some = torch.isfinite(torch.where(cand, lw, torch.full_like(lw, -math.inf))).any(-1, keepdim=True)
@@ -70,14 +95,21 @@ def _guided_class(base: type) -> type:
     return cls
 
 
-def classifier_guided(sampler, classifier, cls: int, gamma: float = 1.0):
-    """A copy of ``sampler`` whose transitions are tilted by ``p(c = cls | z_s)^gamma``."""
+def classifier_guided(sampler, classifier, cls: int, gamma: float = 1.0, method: str = "exact"):
+    """A copy of ``sampler`` whose transitions are tilted by ``p(c = cls | z_s)^gamma``; ``method``:
+    ``exact`` (enumerate single-token changes) or ``first_order`` (one gradient per step)."""
     from .cfg import has_step_probs
+    if method not in CG_METHODS:
+        raise ValueError(f"classifier guidance method must be one of {', '.join(CG_METHODS)}, got {method!r}")
+    if method == "first_order" and not callable(getattr(classifier, "first_order", None)):
+        raise ValueError("first-order classifier guidance needs a classifier with a gradient (a trained predictor)")
+    if method == "first_order" and int(cls) != 0:
+        raise ValueError("first-order classifier guidance steers towards the classifier's one target (class 0)")
     if not has_step_probs(sampler):
         raise ValueError(f"sampler {sampler.name!r} has no per-token transition to tilt")
     if not (gamma >= 0 and math.isfinite(gamma)):
         raise ValueError(f"the guidance weight γ must be ≥ 0, got {gamma}")
     s = copy.copy(sampler)
     s.__class__ = _guided_class(type(sampler))
-    s.cg_classifier, s.cg_class, s.cg_gamma = classifier, int(cls), float(gamma)
+    s.cg_classifier, s.cg_class, s.cg_gamma, s.cg_method = classifier, int(cls), float(gamma), method
     return s

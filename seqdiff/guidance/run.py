@@ -1,5 +1,6 @@
 """Guided generation with a :class:`~seqdiff.model.SeqDiffModel`: rewards on decoded sequences,
-best-of-N and SMC, and classifier-free guidance, behind one call used by the jobs and benchmarks."""
+best-of-N and SMC, classifier-free guidance, and classifier guidance by a trained noisy-sequence
+predictor, behind one call used by the jobs and benchmarks."""
 
 from __future__ import annotations
 
@@ -34,7 +35,11 @@ def model_reward(model, reward: Reward, cache: dict | None = None) -> Callable[[
 @dataclass
 class GuidanceSettings:
     """What steers a run: a reward (spec or parsed) with ``best_of`` or ``particles``; a condition
-    with a guidance weight. ``None`` everywhere: plain sampling."""
+    with a guidance weight; or a trained predictor (``classifier``: its file, or a loaded
+    :class:`~seqdiff.guidance.predictor.Predictor`) with a ``target`` and a guidance weight
+    (``classifier_method``: ``exact`` enumeration of single-token changes, ``first_order`` gradient
+    estimate, ``auto``: exact for vocabularies of at most 8 states). ``None`` everywhere: plain
+    sampling."""
 
     reward: str | Reward | None = None
     best_of: int | None = None
@@ -45,9 +50,14 @@ class GuidanceSettings:
     condition: Any = None
     guidance: float | None = None
     mode: str = "auto"
+    classifier: Any = None
+    target: Any = None
+    classifier_method: str = "auto"
 
-    def check(self, model) -> "GuidanceSettings":
-        """Validated copy (reward parsed for the model's domain); ``ValueError`` with one clear line."""
+    def check(self, model, sampler: str | None = None) -> "GuidanceSettings":
+        """Validated copy (reward parsed for the model's domain, predictor loaded and its target
+        parsed); ``sampler``: the sampler the run will use (default: the model's), checked for
+        classifier guidance. ``ValueError`` with one clear line."""
         if self.best_of is not None and self.particles is not None:
             raise ValueError("choose one of --best-of and --particles")
         if (self.best_of is not None or self.particles is not None) and self.reward is None:
@@ -62,12 +72,22 @@ class GuidanceSettings:
             rew = parse_reward(rew, model.domain)
         if rew is not None and self.best_of is None and self.particles is None:
             raise ValueError("--reward needs --best-of N or --particles K (how to steer towards it)")
-        if self.guidance is not None and self.condition is None:
-            raise ValueError("--guidance needs a --condition")
+        if self.guidance is not None and self.condition is None and self.classifier is None:
+            raise ValueError("--guidance needs a --condition or a --classifier")
+        if self.target is not None and self.classifier is None:
+            raise ValueError("--target needs a --classifier (a trained property predictor)")
+        if self.classifier is not None:
+            if self.target is None:
+                raise ValueError("--classifier needs a --target (a class, a value, or a range LO..HI)")
+            if self.condition is not None or rew is not None:
+                raise ValueError("--classifier steers on its own: not with --condition or --reward")
         if self.guidance is not None and not (0 <= self.guidance < float("inf")):
             raise ValueError(f"--guidance must be a number ≥ 0, got {self.guidance}")
         out = GuidanceSettings(rew, self.best_of, self.particles, self.tilt, self.ess_threshold, self.every,
-                               self.condition, self.guidance, self.mode)
+                               self.condition, self.guidance, self.mode, self.classifier, self.target,
+                               self.classifier_method)
+        if self.classifier is not None:
+            out._check_classifier(model, sampler)
         if self.condition is not None:
             from .cfg import check_condition
             out.condition = check_condition(model, self.condition)
@@ -75,9 +95,31 @@ class GuidanceSettings:
                 out.guidance = 1.0
         return out
 
+    def _check_classifier(self, model, sampler: str | None) -> None:
+        from .classifier import CG_METHODS
+        from .cfg import has_step_probs
+        from .predictor import Predictor, PredictorTarget, load_predictor
+        if self.classifier_method not in ("auto", *CG_METHODS):
+            raise ValueError(f"--classifier-method must be one of auto, {', '.join(CG_METHODS)}; "
+                             f"got {self.classifier_method!r}")
+        name = "the classifier" if isinstance(self.classifier, (Predictor, PredictorTarget)) else str(self.classifier)
+        pred = self.classifier.pred if isinstance(self.classifier, PredictorTarget) else self.classifier
+        if not isinstance(pred, Predictor):
+            pred = load_predictor(pred)
+        pred.check_compatible(model, name)
+        self.classifier = pred.target(self.target)
+        if self.guidance is None:
+            self.guidance = 1.0
+        if self.classifier_method == "auto":
+            self.classifier_method = "exact" if model.process.vocab_size <= 8 else "first_order"
+        s = model.build_sampler(sampler)
+        if not has_step_probs(s):
+            raise ValueError(f"classifier guidance tilts each token's reverse transition; sampler {s.name!r} has "
+                             f"none: use --sampler ancestral (or tweedie, euler)")
+
     @property
     def active(self) -> bool:
-        return self.reward is not None or self.condition is not None
+        return self.reward is not None or self.condition is not None or self.classifier is not None
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -89,6 +131,13 @@ class GuidanceSettings:
                 d.update(particles=self.particles, tilt=self.tilt, ess_threshold=self.ess_threshold)
         if self.condition is not None:
             d.update(condition=self.condition, guidance=self.guidance, guidance_mode=self.mode)
+        if self.classifier is not None:
+            from .predictor import PredictorTarget
+            if isinstance(self.classifier, PredictorTarget):
+                d.update(classifier=self.classifier.pred.spec["column"], target=self.classifier.describe())
+            else:
+                d.update(classifier=str(self.classifier), target=self.target)
+            d.update(guidance=self.guidance, classifier_method=self.classifier_method)
         return d
 
 
@@ -111,6 +160,15 @@ def guided_generate(model, settings: GuidanceSettings, num: int | None = None, l
         from .cfg import guided
         s, denoiser = guided(s, model.denoiser, model.condition_index(settings.condition),
                              float(settings.guidance), mode=settings.mode)
+    if settings.classifier is not None:
+        from .classifier import classifier_guided
+        from .predictor import PredictorTarget
+        if not isinstance(settings.classifier, PredictorTarget):
+            raise ValueError("classifier guidance settings must be checked first (GuidanceSettings.check)")
+        settings.classifier.pred.to(model.device)
+        method = settings.classifier_method if settings.classifier_method != "auto" else \
+            ("exact" if model.process.vocab_size <= 8 else "first_order")
+        s = classifier_guided(s, settings.classifier, 0, float(settings.guidance), method=method)
     if settings.reward is None:
         return s.sample(denoiser, x_fixed=x_fixed, fixed=fixed, generator=generator, progress=progress, stats=stats)
     rew = model_reward(model, settings.reward, reward_cache)

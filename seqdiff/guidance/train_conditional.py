@@ -32,18 +32,26 @@ from ..training.config import TrainConfig
 from ..training.module import SeqDiffLightning, step_generator
 from .conditions import assign_classes, read_labelled
 
-__all__ = ["train_conditional", "labelled_rows", "ConditionalLightning"]
+__all__ = ["train_conditional", "labelled_rows", "labelled_tokens", "ConditionalLightning"]
 
 
 def labelled_rows(cfg: TrainConfig, tokenizer, path: str, *, classes_from: Any = None, limit: int = 0
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str], list[float] | None]:
     """``(x [R, seq_len], pad_mask, y [R], classes, edges)`` of a labelled file."""
+    x, pad_mask, vals, p = labelled_tokens(cfg, tokenizer, path, cfg.condition.column, cfg.condition.sequence_column,
+                                           limit or cfg.data.max_records)
+    y, classes, edges = assign_classes(vals, classes_from or cfg.condition, p)
+    return x, pad_mask, torch.as_tensor(y, dtype=torch.long), classes, edges
+
+
+def labelled_tokens(cfg: TrainConfig, tokenizer, path: str, column: str, sequence_column: str = "", limit: int = 0
+                    ) -> tuple[torch.Tensor, torch.Tensor, list[str], str]:
+    """``(x [R, seq_len], pad_mask, values, path)``: the tokenised records of a labelled file (right-padded
+    to ``data.seq_len``; ``data.too_long``, ``data.skip_invalid`` and SMILES canonicalisation apply) and
+    the label value of each kept record."""
     from ..training.data import resolve_path
     p = resolve_path(path)
-    ids, seqs, vals = read_labelled(p, cfg.condition.column, cfg.condition.sequence_column,
-                                    limit or cfg.data.max_records)
-    cond = classes_from or cfg.condition
-    y, classes, edges = assign_classes(vals, cond, p)
+    ids, seqs, vals = read_labelled(p, column, sequence_column, limit)
     d, pad = cfg.data, tokenizer.pad_id
     rows, keep = [], []
     canon = None
@@ -77,7 +85,7 @@ def labelled_rows(cfg: TrainConfig, tokenizer, path: str, *, classes_from: Any =
     x = torch.full((len(rows), d.seq_len), pad, dtype=torch.long)
     for r, enc in enumerate(rows):
         x[r, :len(enc)] = torch.tensor(enc, dtype=torch.long)
-    return x, x != pad, torch.as_tensor(y[keep], dtype=torch.long), classes, edges
+    return x, x != pad, [vals[k] for k in keep], p
 
 
 class ConditionalLightning(SeqDiffLightning):

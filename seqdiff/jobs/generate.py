@@ -178,7 +178,7 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
     kw = dict(sampler_options or {})
     if sampler_name != "ar":
         model.build_sampler(sampler, steps, **kw)  # options checked before anything is written
-    guide = _check_guidance(model, guidance)
+    guide = _check_guidance(model, guidance, sampler)
     columns = ["id", "sequence", "length", "sampler", "steps", "seed"] + \
         (["reward"] if guide is not None and guide.reward is not None else []) + \
         (["elbo_nats", "bits_per_token"] if score else []) + \
@@ -223,9 +223,9 @@ def sample_job(model, num: int, out: str | Path, *, length: int | None = None, s
     return summary
 
 
-def _check_guidance(model, guidance):
+def _check_guidance(model, guidance, sampler=None):
     """Checked guidance settings, or ``None``; errors come before anything is written."""
-    return None if guidance is None else guidance.check(model)
+    return None if guidance is None else guidance.check(model, sampler)
 
 
 def _generate(model, guide, num=None, length=None, **kw):
@@ -299,7 +299,7 @@ def infill(model, template: str | Template, num: int = 10, *, sampler: str | Non
     rng = np.random.default_rng(seed)
     rank = rank or top_k is not None or lengths == "likelihood"
     model.build_sampler(sampler, steps, **(sampler_options or {}))  # options checked before any work
-    guide = _check_guidance(model, guidance)
+    guide = _check_guidance(model, guidance, sampler)
     score = score or rank
     if lengths == "likelihood":
         totals = tmpl.all_lengths()

@@ -6,7 +6,7 @@ import argparse
 
 from typing import TYPE_CHECKING
 
-from ..guidance import CFG_MODES
+from ..guidance import CFG_MODES, CG_METHODS
 from ..guidance.rewards import REWARDS
 
 if TYPE_CHECKING:
@@ -21,15 +21,27 @@ def _rewards_help() -> str:
 
 def add_guidance_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
-        "guidance", "steer outputs: towards a condition of a conditional model (classifier-free guidance), or "
-                    "towards a reward with no training (best-of-N or sequential Monte Carlo)")
+        "guidance", "steer outputs: towards a condition of a conditional model (classifier-free guidance), towards "
+                    "a target of a trained noisy-sequence property predictor (classifier guidance), or towards a "
+                    "reward with no training (best-of-N or sequential Monte Carlo)")
     g.add_argument("--condition", default=None,
                    help="a condition the model was trained on: a class name, or a value inside one of its bins")
     g.add_argument("--guidance", type=float, default=None, metavar="GAMMA",
-                   help="guidance weight γ (1 = the conditional model, 0 = unconditional, >1 = stronger); default 1")
+                   help="guidance weight γ of --condition or --classifier (1 = the conditional model, 0 = "
+                        "unconditional, >1 = stronger); default 1")
     g.add_argument("--guidance-mode", default="auto", choices=CFG_MODES,
                    help="transition: the exact tilt of each reverse transition (dense steps); x0: tilt the "
                         "clean-data prediction (any sampler); auto: transition where the sampler allows it")
+    g.add_argument("--classifier", default=None, metavar="PATH",
+                   help="a property predictor trained on noisy sequences of this model's process "
+                        "(`seqdiff train` with `predictor.column`, writes predictor.pt): classifier guidance")
+    g.add_argument("--target", default=None, metavar="CLASS|V|LO..HI",
+                   help="--classifier's target: a class name (A,B = either) or a number inside a bin; for a "
+                        "numeric (Gaussian) predictor a value V or a range LO..HI, LO.. or ..HI")
+    g.add_argument("--classifier-method", default="auto", choices=("auto", *CG_METHODS),
+                   help="exact: enumerate every single-token change (B·L·N predictor rows per step); first_order: "
+                        "their first-order estimate from one gradient per step; auto: exact for vocabularies "
+                        "of at most 8 states")
     g.add_argument("--reward", default=None, metavar="NAME[=ARG][@LO..HI][:λ]",
                    help="reward to steer towards, with strength λ (default 1); @LO..HI makes it a target range. "
                         + _rewards_help())
@@ -51,6 +63,8 @@ def guidance_from_args(args: argparse.Namespace) -> GuidanceSettings | None:
 
     st = GuidanceSettings(reward=args.reward, best_of=args.best_of, particles=args.particles, tilt=args.tilt,
                           ess_threshold=args.ess_threshold, every=args.reward_every, condition=args.condition,
-                          guidance=args.guidance, mode=args.guidance_mode)
-    given = any(v is not None for v in (args.reward, args.best_of, args.particles, args.condition, args.guidance))
+                          guidance=args.guidance, mode=args.guidance_mode, classifier=args.classifier,
+                          target=args.target, classifier_method=args.classifier_method)
+    given = any(v is not None for v in (args.reward, args.best_of, args.particles, args.condition, args.guidance,
+                                        args.classifier, args.target))
     return st if given else None

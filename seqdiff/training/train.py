@@ -136,8 +136,13 @@ def train(cfg: TrainConfig, *, resume: str | bool = "auto", callbacks: list | No
     ``resume``: ``"auto"`` continues from ``out_dir/checkpoints/last.ckpt`` when it exists,
     ``False`` refuses to overwrite an existing run, a path resumes from that checkpoint.
     A recipe with ``condition.column`` trains a conditional model (classifier-free guidance) from
-    a labelled file: :func:`seqdiff.guidance.train_conditional.train_conditional`.
+    a labelled file: :func:`seqdiff.guidance.train_conditional.train_conditional`; one with
+    ``predictor.column`` a noisy-sequence property predictor for classifier guidance:
+    :func:`seqdiff.guidance.train_predictor.train_predictor`.
     """
+    if cfg.predictor.column:
+        from ..guidance.train_predictor import train_predictor
+        return train_predictor(cfg, quiet=quiet, callbacks=callbacks)
     if cfg.condition.column:
         from ..guidance.train_conditional import train_conditional
         return train_conditional(cfg, quiet=quiet, callbacks=callbacks)
