@@ -81,13 +81,15 @@ def test_predictor_loss_is_cross_entropy_and_gaussian_nll():
 
 
 # ----------------------------------------------------- the objective against the exact posterior
-def _joint(proc, sch, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    n = proc.num_data_tokens ** L
-    # two classes with clearly different sequence laws
-    p = torch.stack([torch.rand(n, generator=g, dtype=torch.float64) ** 3,
-                     torch.rand(n, generator=g, dtype=torch.float64) ** 3])
-    p /= p.sum(-1, keepdim=True)
+def _joint(proc, sch):
+    """Two classes, each drawing its tokens independently from its own law (class a favours the first
+    tokens, class b the last), priors 0.4 / 0.6: the noisy posterior is a sum of evidence over the
+    positions that still carry information."""
+    k = proc.num_data_tokens
+    pa = torch.linspace(3.0, 0.5, k, dtype=torch.float64)
+    laws = torch.stack([pa / pa.sum(), pa.flip(0) / pa.sum()])
+    configs = torch.tensor(list(itertools.product(range(k), repeat=L)))
+    p = laws[:, configs].prod(-1)  # [2, k^L]
     return ConditionalOracle(p, torch.tensor([0.4, 0.6], dtype=torch.float64), L, proc, sch)
 
 
@@ -141,7 +143,7 @@ def test_trained_predictor_approaches_the_exact_noisy_posterior(process):
         kl0 = (exact.exp() * (exact - torch.log(orc.prior)[None])).sum(-1)
         kl_pred.append(float((w * kl).sum()))
         kl_prior.append(float((w * kl0).sum()))
-    assert max(kl_pred) < 0.03 and sum(kl_pred) < 0.2 * sum(kl_prior), (kl_pred, kl_prior)
+    assert max(kl_pred) < 0.01 and sum(kl_pred) < 0.05 * sum(kl_prior), (kl_pred, kl_prior)
 
 
 # ------------------------------------------------------------------ first order vs enumeration
@@ -237,7 +239,7 @@ def dna_predictors(tmp_path_factory):
     """Gaussian and class predictors of GC content for the shipped DNA model, trained with `seqdiff train`."""
     d = tmp_path_factory.mktemp("pred")
     _labelled_dna(d / "lab.csv")
-    common = [f"data.train={d / 'lab.csv'}", "data.batch_size=64", "optim.lr=3e-3", "optim.warmup_steps=10",
+    common = [f"data.train={d / 'lab.csv'}", "data.valid=", "data.batch_size=64", "optim.lr=3e-3", "optim.warmup_steps=10",
               "optim.lr_schedule=constant", "optim.ema=0.0", "trainer.max_steps=150", "trainer.val_every=150",
               "trainer.accelerator=cpu", "trainer.progress_bar=false", "trainer.deterministic=false",
               "predictor.model=dna", "predictor.d_model=32", "predictor.n_layers=1", "predictor.n_heads=2"]

@@ -319,7 +319,7 @@ class PredictorTarget:
         return lp
 
     def _time(self, t, b: int, device) -> Tensor:
-        t = torch.as_tensor(t, device=device).float().reshape(-1)
+        t = torch.as_tensor(0.0 if t is None else t, device=device).float().reshape(-1)
         return t.expand(b) if t.numel() == 1 else t
 
     @torch.no_grad()
