@@ -193,6 +193,30 @@ def test_first_order_tilt_equals_enumeration_for_an_additive_classifier_and_is_f
     assert errs[0] > 0.01 and errs[1] == pytest.approx(errs[0] / 10, rel=1e-6) and errs[2] < 1e-9, errs
 
 
+def test_x0_mode_with_the_exact_classifier_is_the_exact_conditional_prediction():
+    """Masked process: tilting p(x_0^i | z_t) by p(c | z_t^{i←a}) / p(c | z_t) is Bayes' rule, so with the
+    exact noisy classifier and γ = 1 the x0-mode prediction equals the exact conditional denoiser
+    p(x_0^i | z_t, c) at every masked position of every noisy state; γ = 0 is the unconditional one."""
+    from seqdiff.guidance.classifier import ClassifierX0
+    proc, sch = Absorbing(4), Linear()
+    g = torch.Generator().manual_seed(5)
+    p = torch.rand(2, 27, generator=g, dtype=torch.float64) ** 2
+    orc = ConditionalOracle(p / p.sum(-1, keepdim=True), torch.tensor([0.3, 0.7], dtype=torch.float64), L, proc, sch)
+    states = torch.tensor(list(itertools.product(range(4), repeat=L)))
+    t = torch.full((states.shape[0],), 0.6)
+    masked = states == proc.mask_id
+    for c in (0, 1):
+        clf = lambda x, tt, c=c: orc.log_class_posterior(x, tt)[:, c:c + 1]  # noqa: E731
+        got = ClassifierX0(orc.oracles[-1], clf, 1.0, "exact", proc)(states, t)
+        want = orc.oracles[c](states, t)
+        assert torch.allclose(got.double().exp()[masked], want.double().exp()[masked], atol=1e-6)
+        assert float((orc.oracles[-1](states, t).double().exp() - want.double().exp())[masked].abs().max()) > 0.05
+        same = ClassifierX0(orc.oracles[-1], clf, 0.0, "exact", proc)(states, t)
+        assert torch.equal(same, orc.oracles[-1](states, t))
+    with pytest.raises(ValueError, match="for masked models"):
+        ClassifierX0(orc.oracles[-1], clf, 1.0, "exact", Uniform(3))
+
+
 def test_predictor_gradient_is_the_derivative_in_the_one_hot_input():
     """PredictorTarget.first_order differentiates the predictor itself: each gradient entry matches a
     central finite difference of the target log-probability along that one-hot coordinate."""
@@ -291,7 +315,8 @@ def test_cli_classifier_guidance_moves_gc_and_errors(dna_predictors, tmp_path):
     runs = [("none", []), ("high", ["--target", "0.7..", "--guidance", "3"]),
             ("low", ["--target", "..0.3", "--guidance", "3"]),
             ("high-fo", ["--target", "0.7..", "--guidance", "3", "--classifier-method", "first_order"]),
-            ("rich", ["--target", "rich", "--guidance", "3", "--classifier-method", "exact"])]
+            ("rich", ["--target", "rich", "--guidance", "3", "--classifier-method", "exact"]),
+            ("high-x0", ["--target", "0.7..", "--guidance", "3", "--sampler", "confidence"])]
     for name, args in runs:
         out = tmp_path / f"{name}.fa"
         clf = [] if name == "none" else ["--classifier", dna_predictors["cls" if name == "rich" else "gauss"]]
@@ -301,6 +326,7 @@ def test_cli_classifier_guidance_moves_gc_and_errors(dna_predictors, tmp_path):
         gc[name] = _gc([row["sequence"] for row in csv.DictReader(open(out.with_suffix(".csv")))])
     assert gc["high"] > gc["none"] + 0.1 and gc["low"] < gc["none"] - 0.1, gc
     assert gc["high-fo"] > gc["none"] + 0.1 and gc["rich"] > gc["none"] + 0.1, gc
+    assert gc["high-x0"] > gc["none"] + 0.1, gc  # confidence decoding: the clean-data prediction is tilted
     r = cli("infill", "-m", "dna", "-t", "ACGT{16}", "-n", 4, "--sampler", "ancestral", "--classifier",
             dna_predictors["gauss"], "--target", "0.6..", "-o", tmp_path / "i.fa", "-q")
     assert r.returncode == 0, r.stderr
@@ -315,7 +341,8 @@ def test_cli_classifier_guidance_moves_gc_and_errors(dna_predictors, tmp_path):
                               "parameterization": "x0"}).save(uni)
     cases = [(["--classifier", dna_predictors["cls"], "--target", "medium"], "not a class of this predictor"),
              (["--classifier", dna_predictors["gauss"], "--target", "0.9..0.1"], "is empty"),
-             (["--classifier", dna_predictors["gauss"], "--target", "0.5.."], "sampler 'confidence' has none"),
+             (["--classifier", dna_predictors["gauss"], "--target", "0.5..", "--guidance-mode", "transition"],
+              "sampler 'confidence' has none"),
              (["--classifier", dna_predictors["gauss"]], "needs a --target"),
              (["--target", "0.5.."], "needs a --classifier"),
              (["--classifier", smiles_pred, "--target", "0.9.."], "another vocabulary"),

@@ -35,7 +35,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["classifier_guided", "single_change_log_probs", "first_order_log_probs", "CG_METHODS"]
+__all__ = ["classifier_guided", "ClassifierX0", "single_change_log_probs", "first_order_log_probs", "CG_METHODS"]
 
 from . import CG_METHODS  # noqa: E402  (torch-free, in the package for the command line's help)
 
@@ -113,3 +113,58 @@ def classifier_guided(sampler, classifier, cls: int, gamma: float = 1.0, method:
     s.__class__ = _guided_class(type(sampler))
     s.cg_classifier, s.cg_class, s.cg_gamma, s.cg_method = classifier, int(cls), float(gamma), method
     return s
+
+
+class ClassifierX0:
+    """Classifier guidance of the clean-data prediction (masked process; any sampler, including
+    confidence-ordered decoding): at each masked position the prediction ``p(x_0^i = a | z_t)`` is
+    tilted by ``(p(c | z_t^{i←a}) / p(c | z_t))^γ`` and renormalised — the token law of a reveal in
+    the exact guided transition (whose *reveal probability* also changes, which this mode leaves to
+    the sampler, as the x0 mode of classifier-free guidance does). Positions already revealed are
+    unchanged. ``method``: ``exact`` (enumerate the reveals: ``B · #masked · N`` classifier rows) or
+    ``first_order``."""
+
+    def __init__(self, inner, classifier, gamma: float, method: str, process) -> None:
+        from ..diffusion.processes import Absorbing
+        if not isinstance(process, Absorbing):
+            raise ValueError("classifier guidance of the clean-data prediction (guidance mode x0) is for masked "
+                             "models; use a sampler with per-token transitions (ancestral, tweedie, euler)")
+        if getattr(inner, "parameterization", "x0") != "x0":
+            raise ValueError("classifier guidance mode x0 needs a mean-parameterised (x0) model")
+        if method not in CG_METHODS:
+            raise ValueError(f"classifier guidance method must be one of {', '.join(CG_METHODS)}, got {method!r}")
+        if method == "first_order" and not callable(getattr(classifier, "first_order", None)):
+            raise ValueError("first-order classifier guidance needs a classifier with a gradient (a trained predictor)")
+        if not (gamma >= 0 and math.isfinite(gamma)):
+            raise ValueError(f"the guidance weight γ must be ≥ 0, got {gamma}")
+        self.inner, self.classifier, self.gamma, self.method, self.process = inner, classifier, float(gamma), method, process
+
+    def __getattr__(self, name: str):
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    @property
+    def accepts_fixed(self) -> bool:
+        return bool(getattr(self.inner, "accepts_fixed", False))
+
+    def __call__(self, x: Tensor, t: Tensor, fixed: Tensor | None = None) -> Tensor:
+        out = self.inner(x, t, fixed=fixed) if fixed is not None and self.accepts_fixed else self.inner(x, t)
+        n, mask = self.process.vocab_size, self.process.mask_id
+        masked = x == mask
+        if fixed is not None:
+            masked = masked & ~fixed
+        if not bool(masked.any()) or self.gamma == 0.0:
+            return out
+        tt = torch.as_tensor(t, device=x.device).reshape(-1)
+        tt = tt.expand(x.shape[0]) if tt.numel() == 1 else tt
+        if self.method == "first_order":
+            lc = first_order_log_probs(self.classifier, x, tt, n)
+        else:
+            cand = masked[..., None].expand(*x.shape, n)
+            lc = single_change_log_probs(self.classifier, x, tt, 0, n, cand)
+        tilt = self.gamma * (lc - lc[..., mask:mask + 1])
+        tilt[..., mask] = 0.0
+        new = torch.log_softmax(out.double() + tilt.masked_fill(~masked[..., None], 0.0), -1)
+        new[..., mask] = out[..., mask].double()
+        return torch.where(masked[..., None], new.to(out.dtype), out)

@@ -113,9 +113,13 @@ class GuidanceSettings:
         if self.classifier_method == "auto":
             self.classifier_method = "exact" if model.process.vocab_size <= 8 else "first_order"
         s = model.build_sampler(sampler)
-        if not has_step_probs(s):
-            raise ValueError(f"classifier guidance tilts each token's reverse transition; sampler {s.name!r} has "
-                             f"none: use --sampler ancestral (or tweedie, euler)")
+        mode = self.mode if self.mode != "auto" else ("transition" if has_step_probs(s) else "x0")
+        if mode == "transition" and not has_step_probs(s):
+            raise ValueError(f"classifier guidance mode transition tilts each token's reverse transition; sampler "
+                             f"{s.name!r} has none: use --sampler ancestral (or tweedie, euler), or --guidance-mode x0")
+        if mode == "x0" and model.cfg.diffusion.process != "absorbing":
+            raise ValueError("classifier guidance mode x0 (tilting the clean-data prediction) is for masked models; "
+                             f"use a sampler with per-token transitions (sampler {s.name!r} has none)")
 
     @property
     def active(self) -> bool:
@@ -137,7 +141,7 @@ class GuidanceSettings:
                 d.update(classifier=self.classifier.pred.spec["column"], target=self.classifier.describe())
             else:
                 d.update(classifier=str(self.classifier), target=self.target)
-            d.update(guidance=self.guidance, classifier_method=self.classifier_method)
+            d.update(guidance=self.guidance, classifier_method=self.classifier_method, guidance_mode=self.mode)
         return d
 
 
@@ -168,7 +172,13 @@ def guided_generate(model, settings: GuidanceSettings, num: int | None = None, l
         settings.classifier.pred.to(model.device)
         method = settings.classifier_method if settings.classifier_method != "auto" else \
             ("exact" if model.process.vocab_size <= 8 else "first_order")
-        s = classifier_guided(s, settings.classifier, 0, float(settings.guidance), method=method)
+        from .cfg import has_step_probs
+        mode = settings.mode if settings.mode != "auto" else ("transition" if has_step_probs(s) else "x0")
+        if mode == "transition":
+            s = classifier_guided(s, settings.classifier, 0, float(settings.guidance), method=method)
+        else:
+            from .classifier import ClassifierX0
+            denoiser = ClassifierX0(denoiser, settings.classifier, float(settings.guidance), method, model.process)
     if settings.reward is None:
         return s.sample(denoiser, x_fixed=x_fixed, fixed=fixed, generator=generator, progress=progress, stats=stats)
     rew = model_reward(model, settings.reward, reward_cache)
