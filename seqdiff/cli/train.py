@@ -9,7 +9,9 @@ __all__: list[str] = []
 
 # --------------------------------------------------------------------------------------- train
 def configure_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", "-c", help="YAML recipe (see configs/)")
+    p.add_argument("--config", "-c", help="YAML recipe (see configs/); with a `predictor` section (e.g. "
+                   "configs/guidance/smiles-qed-predictor.yaml) it trains a property predictor on noisy sequences "
+                   "of `predictor.model` and writes out_dir/predictor.pt, for `seqdiff sample --classifier`")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3 trainer.max_steps=50")
     p.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run in out_dir")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or Lightning chatter")
