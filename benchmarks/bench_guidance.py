@@ -24,6 +24,13 @@ first-order (gradient) tilt: with the default confidence sampler the clean-data 
 (guidance mode x0); with the ancestral sampler each reverse transition (mode transition). Beside the
 QED distribution: the share of valid molecules in the target range and of all outputs (an invalid
 molecule is never in range), validity, uniqueness, novelty.
+
+``dna-cg``: the same for the shipped DNA promoter model (``--length`` bp, its ancestral sampler, so
+each reverse transition is tilted) with a GC predictor (``--dna-classifier``, default
+``runs/dna-gc-predictor/predictor.pt`` from ``configs/guidance/dna-gc-predictor.yaml``) towards GC in
+``--dna-cg-target`` (default ``0.6..``), beside the 3-mer spectrum distance to held-out promoters.
+
+    python benchmarks/bench_guidance.py --domains dna-cg --num 100 --steps 16 --length 100
     python benchmarks/bench_guidance.py --table benchmarks/results/guidance.json
 """
 
@@ -245,6 +252,38 @@ def run_cg(args) -> None:
         _record(out, row)
 
 
+def run_cg_dna(args) -> None:
+    """Classifier guidance of the shipped DNA model by a trained noisy-DNA GC predictor (``dna-cg`` rows)."""
+    from seqdiff.guidance.predictor import load_predictor
+    out = Path(args.out)
+    model = load_model(resolve_model("dna"))
+    pred = load_predictor(args.dna_classifier)
+    ref = [s[: args.length] for s in _read_fa(ROOT / "datasets" / "dm3_upstream" / "test.fa.gz")]
+    lo, _, hi = args.dna_cg_target.partition("..")
+    lo, hi = float(lo) if lo else -np.inf, float(hi) if hi else np.inf
+    for label, gamma in [("unguided", None)] + [(f"CG γ={g:g}", g) for g in args.cg_gammas]:
+        st = None if gamma is None else GuidanceSettings(classifier=pred, target=args.dna_cg_target, guidance=gamma,
+                                                         classifier_method="first_order").check(model)
+        texts: list[str] = []
+        t0 = time.perf_counter()
+        for b, start in enumerate(range(0, args.num, args.batch_size)):
+            n = min(args.batch_size, args.num - start)
+            g = torch.Generator().manual_seed(args.seed * 1000 + b)
+            ids = model.generate(n, args.length, steps=args.steps, generator=g) if st is None else \
+                guided_generate(model, st, n, args.length, steps=args.steps, generator=g)
+            texts += model.decode(ids)
+        secs = time.perf_counter() - t0
+        gc = parse_reward("gc").raw(texts)
+        row = {"domain": "dna-cg", "setting": label, "num": args.num, "steps": args.steps,
+               "sampler": model.default_sampler, "length": args.length, "target": args.dna_cg_target,
+               "method": None if gamma is None else "first_order", "mode": None if gamma is None else "transition",
+               "seconds_per_1000": round(secs * 1000 / args.num, 1),
+               "in_target": round(float(((gc >= lo) & (gc <= hi)).mean()), 4), **_dna_metrics(texts, ref),
+               "classifier": str(Path(args.dna_classifier).name)}
+        print(json.dumps(row), flush=True)
+        _record(out, row)
+
+
 def table(path: Path) -> str:
     rows = json.loads(path.read_text())
     lines = []
@@ -270,6 +309,17 @@ def table(path: Path) -> str:
                     r["in_target_of_all"], r["validity"], r["uniqueness"], r["novelty"], r["seconds_per_1000"]]
             lines.append("| " + " | ".join("" if v is None else str(v) for v in vals) + " |")
         lines.append("")
+    dcg = sorted((r for r in rows if r["domain"] == "dna-cg"),
+                 key=lambda r: -1.0 if r["setting"] == "unguided" else float(r["setting"].split("=")[1]))
+    if dcg:
+        head = ["classifier guidance (GC predictor)", "N", "gc mean", "gc median", f"in {dcg[0]['target']}",
+                "uniqueness", "kmer3_js", "s / 1,000"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in dcg:
+            vals = [r["setting"], r["num"], r["gc"]["mean"], r["gc"]["median"], r["in_target"], r["uniqueness"],
+                    r["kmer3_js"], r["seconds_per_1000"]]
+            lines.append("| " + " | ".join("" if v is None else str(v) for v in vals) + " |")
+        lines.append("")
     for domain, prop in (("smiles", "qed"), ("dna", "gc")):
         rs = [r for r in rows if r["domain"] == domain]
         if not rs:
@@ -288,7 +338,7 @@ def table(path: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--domains", nargs="+", default=["smiles", "dna"], choices=["smiles", "dna", "gb1", "smiles-cond", "smiles-cg"])
+    ap.add_argument("--domains", nargs="+", default=["smiles", "dna"], choices=["smiles", "dna", "gb1", "smiles-cond", "smiles-cg", "dna-cg"])
     ap.add_argument("--num", type=int, default=1000, help="outputs per setting")
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--length", type=int, default=100, help="DNA length")
@@ -301,6 +351,9 @@ def main() -> None:
     ap.add_argument("--classifier", default=str(ROOT / "runs" / "smiles-qed-predictor" / "predictor.pt"),
                     help="smiles-cg: the QED predictor")
     ap.add_argument("--cg-target", default="0.9..", help="smiles-cg: the QED target range")
+    ap.add_argument("--dna-classifier", default=str(ROOT / "runs" / "dna-gc-predictor" / "predictor.pt"),
+                    help="dna-cg: the GC predictor")
+    ap.add_argument("--dna-cg-target", default="0.6..", help="dna-cg: the GC target range")
     ap.add_argument("--cg-gammas", type=float, nargs=3, default=[2.0, 5.0, 15.0], help="smiles-cg: guidance weights")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "guidance.json"))
     ap.add_argument("--resume", action="store_true", help="skip the rows --out already has (same N)")
@@ -317,6 +370,8 @@ def main() -> None:
                                limit=args.num)
     if "smiles-cg" in args.domains:
         run_cg(args)
+    if "dna-cg" in args.domains:
+        run_cg_dna(args)
     args.domains = [d for d in args.domains if d in ("smiles", "dna")]
     run(args)
 

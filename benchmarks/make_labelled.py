@@ -4,9 +4,12 @@ corpora in datasets/:
 * ``runs/labelled/moses_qed_{train,valid}.csv``: MOSES SMILES with RDKit QED, logP and molecular
   weight computed here (RDKit), one row per molecule;
 * ``runs/labelled/gb1_{train,valid}.csv``: GB1 double mutants (Olson et al. 2014, as distributed
-  with the MAVE-NN package) with their measured fitness (log enrichment).
+  with the MAVE-NN package) with their measured fitness (log enrichment);
+* ``runs/labelled/dm3_gc_{train,valid}.csv``: 100-bp windows of the Drosophila upstream regions
+  (``datasets/dm3_upstream``; the first ten non-overlapping windows of each record) with their GC
+  content (a property with no validity question, for the DNA classifier-guidance benchmark).
 
-Usage: python benchmarks/make_labelled.py [--out runs/labelled]
+Usage: python benchmarks/make_labelled.py [--out runs/labelled] [--only moses gb1 dm3_gc]
 """
 
 from __future__ import annotations
@@ -59,14 +62,36 @@ def gb1(out: Path) -> None:
         print(f"{dest}: {n} variants")
 
 
+def dm3_gc(out: Path, width: int = 100, per_record: int = 10) -> None:
+    from Bio import SeqIO
+    for split in ("train", "valid"):
+        dest = out / f"dm3_gc_{split}.csv"
+        n = 0
+        with gzip.open(ROOT / "datasets" / "dm3_upstream" / f"{split}.fa.gz", "rt") as fh, \
+                open(dest, "w", newline="") as oh:
+            w = csv.writer(oh)
+            w.writerow(["sequence", "gc"])
+            for rec in SeqIO.parse(fh, "fasta"):
+                s = str(rec.seq).upper()
+                for k in range(min(per_record, len(s) // width)):
+                    win = s[k * width:(k + 1) * width]
+                    if "N" in win:
+                        continue
+                    w.writerow([win, f"{(win.count('G') + win.count('C')) / width:.4f}"])
+                    n += 1
+        print(f"{dest}: {n} windows")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / "labelled"))
+    ap.add_argument("--only", nargs="+", choices=["moses", "gb1", "dm3_gc"], help="make only these files")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    moses(out)
-    gb1(out)
+    ap_only = {"moses": moses, "gb1": gb1, "dm3_gc": dm3_gc}
+    for name in args.only or list(ap_only):
+        ap_only[name](out)
 
 
 if __name__ == "__main__":
