@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import state_index
 from seqdiff.diffusion import Absorbing, Linear, LogLinear, Uniform, build_sampler, exact_sampler_distribution
 from seqdiff.guidance.cfg import ConditionalOracle
 from seqdiff.guidance.classifier import classifier_guided, first_order_log_probs, single_change_log_probs

@@ -16,7 +16,6 @@ an existing ``predictor.pt`` is never overwritten).
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
