@@ -18,11 +18,15 @@ Methods:
   and, where ``datasets/homologs`` has an alignment (GB1 only), the family model (the shipped model
   fine-tuned 300 steps on the EVmutation-weighted homologs, :mod:`seqdiff.jobs.family`), masked marginal;
 * supervised at each training size n (random labelled variants, evaluated on all the others,
-  ``--splits`` splits per size, mean ± sd): one-hot ridge (one weight per substitution, Hsu et al.'s
-  baseline), and few-shot augmented ridge = one-hot + site + masked marginal + BLOSUM62 features
-  (zero-shot weights kept non-negative), plus the ablation one-hot + masked marginal, unconstrained
-  (Hsu et al.'s augmented model exactly).
-  Ridge strength by exact leave-one-out CV on the training variants only.
+  ``--splits`` splits per size, the same splits for every method, mean ± sd): one-hot ridge (one
+  weight per substitution, Hsu et al.'s baseline); the ablation one-hot + masked marginal,
+  unconstrained (Hsu et al.'s augmented model exactly); and few-shot augmented: the design chosen per
+  fit by leave-one-out error on the training variants only, among one-hot plus any of the per-site
+  and per-letter blocks, crossed with none or any subset of {masked marginal, BLOSUM62} (penalised
+  1,000× less, kept non-negative). Its variants: ``+ pairs`` (multi-mutant assays; the pair and
+  site-pair epistasis blocks tried on top of that choice; up to ``--pairs-max-size``) and ``GP`` (a
+  Gaussian process on the chosen design's features, up to ``--gp-max-size``: its prediction costs
+  O(n) per variant). Ridge strength by exact leave-one-out CV on the training variants only.
 
 Seconds per 1,000 variants on 2 CPU threads: zero-shot scoring time / variants; for the
 regressions, fit + predict time / held-out variants, plus the zero-shot features' own cost.
@@ -30,8 +34,9 @@ regressions, fit + predict time / held-out variants, plus the zero-shot features
 Zero-shot scores are cached in ``runs/variant_cache/`` keyed by assay, method and the model file's
 SHA-256 (the timing measured when first computed is cached with them).
 
-    python benchmarks/bench_variants.py                 # ~5 min on 2 cores the first time
-    python benchmarks/bench_variants.py --assays gb1_singles --splits 2   # quick look
+    python benchmarks/bench_variants.py                 # ~30-60 min on 2 busy cores
+    python benchmarks/bench_variants.py --assays tdp43 --merge   # one assay, keeping the others in --out
+    python benchmarks/bench_variants.py --assays gb1_singles --splits 2 --out /tmp/v.json  # quick look
 
 Writes ``benchmarks/results/variants.json``; ``benchmarks/readme_tables.py`` makes the README table.
 """

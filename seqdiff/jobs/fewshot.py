@@ -1,18 +1,28 @@
 """Few-shot variant-effect prediction: ridge regression on one-hot features plus zero-shot scores.
 
 The model (the "augmented" regression of Hsu et al. 2022, *Learning protein fitness models from
-evolutionary and assay-labeled data*) predicts a measured fitness ``y`` of a variant ``v`` as
+evolutionary and assay-labeled data*, extended with shared and pairwise blocks) predicts a measured
+fitness ``y`` of a variant ``v`` as
 
-    y(v) = b + Σ_{(p, a) ∈ v} w[p, a] + Σ_k c_k z_k(v) (+ d · [v has a stop], only when some do)
+    y(v) = b + Σ_{(p, a) ∈ v} (w[p, a] + s[p] + u[a]) + Σ_{pairs in v} (e[p, a, q, b] + f[p, q])
+             + Σ_k c_k z_k(v) (+ d · [v has no zero-shot score], only when some have none)
 
-* ``w[p, a]``: one weight per substitution (position ``p`` to letter ``a``, stops included): the
-  one-hot encoding of the variant relative to the wild type (the wild type is all zeros), i.e. a
-  site-independent additive model. Optionally (``site=True``) also one weight ``s[p]`` per mutated
-  position, shared by every substitution there (how tolerant the site is), so that a substitution
-  never measured still inherits what was learnt about its position.
+* ``w[p, a]`` (block ``onehot``): one weight per substitution (position ``p`` to letter ``a``, stops
+  included): a site-independent additive model (the wild type is all zeros);
+* ``s[p]`` (``site``): one per mutated position, shared by every substitution there (how tolerant the
+  site is), so that a substitution never measured inherits what was learnt about its position;
+* ``u[a]`` (``aa``): one per substituted-to letter, shared by every position (which residues the
+  assay favours, e.g. hydrophobic ones), so that an unmeasured substitution inherits its letter's;
+* ``e[p, a, q, b]`` (``pairs``) and ``f[p, q]`` (``sitepairs``): epistasis of a pair of substitutions
+  / of positions mutated together, with a column only for pairs that occur in the training variants
+  (a pair never measured gets weight 0; at most ``max_pairs`` columns, the most frequent);
 * ``z_k(v)``: zero-shot scores (e.g. the masked-marginal log-likelihood ratio of a protein model, a
   family model, BLOSUM62), standardised over every variant given (unsupervised, so no labels leak);
-  a variant without one (a nonsense variant the model cannot score) gets 0 and the stop indicator.
+  a variant without one (a nonsense variant the model cannot score) gets 0 and the indicator.
+
+Which blocks and scores are used is chosen per fit by leave-one-out error on the training labels
+(:meth:`FewShotModel.fit`): one-hot plus every subset of ``site``/``aa``, crossed with no zero-shot
+score or any subset of them; then the pair blocks are tried on top of that choice.
 
 Fit: ridge with an unpenalised intercept and a per-feature penalty ``λ r_j`` (``r = 1`` for one-hot
 weights, ``r = aug_ratio`` (default 1e-3) for zero-shot features, so that with few labels the
@@ -32,9 +42,10 @@ noise ``σ²``): the posterior variance of the predicted mean at a centred featu
 ``σ² (1/n + x̃*ᵀ (X̃ᵀX̃ + λI)⁻¹ x̃*)``; ``σ²`` is estimated as ``RSS / (n - tr H)``. ``sd`` is its
 square root; ``pred_sd`` adds the noise (``σ²`` more): the spread of a new measurement.
 
-Multi-mutants: the one-hot part is **additive** by construction (a double mutant's prediction is
-the sum of its two substitution weights); epistasis enters only through the zero-shot features when
-those score the variant jointly (masked marginal masks all mutated positions together).
+Multi-mutants: without the pair blocks the model is **additive** (a double mutant's prediction is the
+sum of its two substitutions' terms); epistasis enters through ``pairs``/``sitepairs`` (for pairs seen
+in training) and through the zero-shot features when those score the variant jointly (masked
+marginal masks all mutated positions together).
 
 Nothing here imports torch: the regression works on numpy arrays, so the app and the benchmark can
 use it without loading a model.
@@ -52,8 +63,8 @@ import numpy as np
 from .variants import VariantError, parse_mutant
 
 __all__ = ["ALPHABET", "RidgeFit", "fit_ridge", "GPFit", "fit_gp", "loo_residuals", "one_hot_index", "FewShotModel",
-           "FeatureSet", "INDICATOR_BLOCKS", "DEFAULT_RATIOS", "fit_fewshot", "spearman", "ndcg_top", "learning_curve", "read_labels", "LABEL_COLUMNS",
-           "DEFAULT_LAMBDAS"]
+           "FeatureSet", "INDICATOR_BLOCKS", "DEFAULT_RATIOS", "fit_fewshot", "spearman", "ndcg_top", "learning_curve",
+           "read_labels", "LABEL_COLUMNS", "DEFAULT_LAMBDAS"]
 
 #: Letters a substitution can go to (the 20 amino acids and the stop).
 ALPHABET = "ACDEFGHIKLMNPQRSTVWY*"
