@@ -6,8 +6,8 @@
   measurement column) and, optionally, a **homolog file** (FASTA / A2M / Stockholm);
 * on *Fit*: (homologs) the model fine-tuned on the homologs (:mod:`seqdiff.jobs.family`, cached),
   then zero-shot scores of every single mutant and every measured variant, and the augmented ridge
-  regression (:mod:`seqdiff.jobs.fewshot`: one-hot + site + model score + BLOSUM62, strength by
-  leave-one-out CV);
+  regression (:mod:`seqdiff.jobs.fewshot`: one-hot, per-site and per-letter effects, the model's score
+  and BLOSUM62; which of them and the strength chosen by leave-one-out CV on the measured variants);
 * the **learning curve** (Spearman on held-out measured variants against the number of labels,
   random splits) beside the zero-shot model's and BLOSUM62's Spearman on the same variants;
 * the **predicted heatmap** of every single mutant, and a table (prediction, its sd, measured value)
@@ -81,7 +81,7 @@ def _fit(domain, model, wt, labels_df, source, homologs_path):
     index = {m: i for i, m in enumerate(union)}
     tr = np.array([index[m] for m in labels["mutant"]])
     y = labels["y"].to_numpy(dtype=float)
-    fs = FewShotModel(wt, union, Z, site=True).fit(tr, y)
+    fs = FewShotModel(wt, union, Z, site=True, aa=True).fit(tr, y)
     rows = np.array([index[m] for m in scan["mutant"]])
     mean, sd, _ = fs.predict(rows)
     measured = labels.groupby("mutant")["y"].mean()
@@ -95,13 +95,15 @@ def _fit(domain, model, wt, labels_df, source, homologs_path):
     curve = []
     if sizes:
         for name, cols, site in (("few-shot augmented", [0, 1], True), ("one-hot ridge", [], False)):
+            kw = {"site": True, "aa": True} if site else {"select": False}
             for r in learning_curve(wt, mut_l, y, Z[lab_rows][:, cols] if cols else None, sizes=sizes, splits=5,
-                                    site=site):
+                                    **kw):
                 curve.append({"method": name, "n labelled": r["size"], "Spearman": r["spearman"]})
     from seqdiff.jobs.fewshot import spearman
     zs = {"zero-shot model": spearman(Z[lab_rows, 0], y), "BLOSUM62": spearman(Z[lab_rows, 1], y)}
     ss["fewshot"][domain] = {"wt": wt, "pred": pred, "curve": pd.DataFrame(curve), "zero": zs,
-                             "lam": fs.fit_.lam, "n": n, "family": family_note, "zcol": zcol}
+                             "lam": fs.fit_.lam, "design": fs.choice_.label([zcol.removeprefix("score_"), "BLOSUM62"]),
+                             "n": n, "family": family_note, "zcol": zcol}
 
 
 def _curve_chart(curve, zero):
@@ -130,8 +132,8 @@ def fewshot_section(domain, model, wt: str) -> None:
     st.markdown("**Measured variants and homologs: few-shot and family-aware predictions**")
     st.caption("Give measured variants (a CSV with a mutant column such as `A23G` or `A23G:K45R` and a "
                "measurement column such as `fitness`) and, optionally, the wild type's homologs. seqdiff fits a "
-               "ridge regression on one-hot substitutions, a per-site effect, the model's score and BLOSUM62 "
-               "(Hsu et al. 2022), and predicts every single mutant with an uncertainty. Homologs fine-tune the "
+               "ridge regression on one-hot substitutions, per-site and per-letter effects, the model's score and "
+               "BLOSUM62 (Hsu et al. 2022; which features, by cross-validation on your measurements), and predicts every single mutant with an uncertainty. Homologs fine-tune the "
                "model on the family first (EVmutation-weighted; a few minutes on a CPU, cached).")
     c1, c2 = st.columns(2)
     with c1:
@@ -157,8 +159,8 @@ def fewshot_section(domain, model, wt: str) -> None:
         st.warning("These predictions are for an earlier wild type; fit again to update them.")
     if res["family"]:
         st.info(res["family"])
-    st.markdown(f"Fitted on **{res['n']}** measured variants (ridge strength {res['lam']:.3g}, by leave-one-out "
-                f"cross-validation). Zero-shot Spearman on them: model {res['zero']['zero-shot model']:+.3f}, "
+    st.markdown(f"Fitted on **{res['n']}** measured variants: features {res['design']}, ridge strength "
+                f"{res['lam']:.3g}, both chosen by leave-one-out cross-validation. Zero-shot Spearman on them: model {res['zero']['zero-shot model']:+.3f}, "
                 f"BLOSUM62 {res['zero']['BLOSUM62']:+.3f}.")
     if len(res["curve"]):
         st.markdown("**Learning curve** (5 random splits per size; dashed: zero-shot)")

@@ -18,11 +18,15 @@ Methods:
   and, where ``datasets/homologs`` has an alignment (GB1 only), the family model (the shipped model
   fine-tuned 300 steps on the EVmutation-weighted homologs, :mod:`seqdiff.jobs.family`), masked marginal;
 * supervised at each training size n (random labelled variants, evaluated on all the others,
-  ``--splits`` splits per size, mean ± sd): one-hot ridge (one weight per substitution, Hsu et al.'s
-  baseline), and few-shot augmented ridge = one-hot + site + masked marginal + BLOSUM62 features
-  (zero-shot weights kept non-negative), plus the ablation one-hot + masked marginal, unconstrained
-  (Hsu et al.'s augmented model exactly).
-  Ridge strength by exact leave-one-out CV on the training variants only.
+  ``--splits`` splits per size, the same splits for every method, mean ± sd): one-hot ridge (one
+  weight per substitution, Hsu et al.'s baseline); the ablation one-hot + masked marginal,
+  unconstrained (Hsu et al.'s augmented model exactly); and few-shot augmented: the design chosen per
+  fit by leave-one-out error on the training variants only, among one-hot plus any of the per-site
+  and per-letter blocks, crossed with none or any subset of {masked marginal, BLOSUM62} (penalised
+  1,000× less, kept non-negative). Its variants: ``+ pairs`` (multi-mutant assays; the pair and
+  site-pair epistasis blocks tried on top of that choice; up to ``--pairs-max-size``) and ``GP`` (a
+  Gaussian process on the chosen design's features, up to ``--gp-max-size``: its prediction costs
+  O(n) per variant). Ridge strength by exact leave-one-out CV on the training variants only.
 
 Seconds per 1,000 variants on 2 CPU threads: zero-shot scoring time / variants; for the
 regressions, fit + predict time / held-out variants, plus the zero-shot features' own cost.
@@ -30,8 +34,9 @@ regressions, fit + predict time / held-out variants, plus the zero-shot features
 Zero-shot scores are cached in ``runs/variant_cache/`` keyed by assay, method and the model file's
 SHA-256 (the timing measured when first computed is cached with them).
 
-    python benchmarks/bench_variants.py                 # ~5 min on 2 cores the first time
-    python benchmarks/bench_variants.py --assays gb1_singles --splits 2   # quick look
+    python benchmarks/bench_variants.py                 # ~30-60 min on 2 busy cores
+    python benchmarks/bench_variants.py --assays tdp43 --merge   # one assay, keeping the others in --out
+    python benchmarks/bench_variants.py --assays gb1_singles --splits 2 --out /tmp/v.json  # quick look
 
 Writes ``benchmarks/results/variants.json``; ``benchmarks/readme_tables.py`` makes the README table.
 """
@@ -43,6 +48,7 @@ import hashlib
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -153,14 +159,13 @@ def zero_shot(assay: str, wt: str, mutants: list[str], model, model_path: Path, 
     return out
 
 
-def supervised(wt, mutants, y, Z, feats: dict, sizes, splits, seed, zero: dict) -> list[dict]:
-    """Learning curves of each regression in ``feats`` (name -> (one_hot, site, zero-shot column ids)),
-    and the zero-shot scores in ``zero`` (name -> scores) on the same held-out variants."""
+def supervised(wt, mutants, y, Z, regs: dict, sizes, splits, seed, zero: dict) -> list[dict]:
+    """Learning curves of each regression in ``regs`` (name -> :class:`Reg`) and of the zero-shot scores
+    in ``zero`` (name -> scores) on the same held-out variants (the same splits for every method)."""
     rows = []
     n = len(y)
-    models = {name: FewShotModel(wt, mutants, Z[:, cols] if cols else None, one_hot=oh, site=site)
-              for name, (oh, site, cols, _) in feats.items()}
-    nonneg = {name: nn for name, (_, _, _, nn) in feats.items()}
+    models = {name: FewShotModel(wt, mutants, Z[:, r.cols] if r.cols else None, **r.blocks)
+              for name, r in regs.items()}
     models.update(zero)
     for size in sizes:
         if size > 0.8 * n:
@@ -168,25 +173,44 @@ def supervised(wt, mutants, y, Z, feats: dict, sizes, splits, seed, zero: dict) 
         rng = np.random.default_rng([seed, size])
         perms = [rng.permutation(n) for _ in range(splits)]
         for name, m in models.items():
-            rho, nd, secs = [], [], []
+            reg = regs.get(name)
+            if reg is not None and size > reg.max_size:
+                continue
+            rho, nd, secs, chosen = [], [], [], []
             for perm in perms:
                 tr, te = perm[:size], perm[size:]
                 t0 = time.perf_counter()
                 if isinstance(m, np.ndarray):  # a zero-shot score: nothing to fit
                     pred = m[te]
                 else:
-                    m.fit(tr, y[tr], nonneg=nonneg[name])
+                    m.fit(tr, y[tr], **reg.fit)
                     pred = m.predict(te, with_sd=False)
+                    chosen.append(m.choice_.label([("masked marginal", "BLOSUM62")[c] for c in reg.cols]))
                 secs.append((time.perf_counter() - t0) / len(te) * 1000)
                 rho.append(spearman(pred, y[te]))
                 nd.append(ndcg_top(y[te], pred))
-            rows.append({"method": name, "size": int(size), "splits": splits, "n_test": int(n - size),
-                         "spearman": float(np.mean(rho)), "spearman_sd": float(np.std(rho, ddof=1)),
-                         "ndcg10": float(np.mean(nd)), "ndcg10_sd": float(np.std(nd, ddof=1)),
-                         "s_per_1k_fit": float(np.mean(secs))})
+            row = {"method": name, "size": int(size), "splits": splits, "n_test": int(n - size),
+                   "spearman": float(np.mean(rho)), "spearman_sd": float(np.std(rho, ddof=1)),
+                   "ndcg10": float(np.mean(nd)), "ndcg10_sd": float(np.std(nd, ddof=1)),
+                   "s_per_1k_fit": float(np.mean(secs))}
+            if chosen and reg.fit.get("select", True):
+                row["chosen"] = chosen
+            rows.append(row)
             print(f"  {name:32s} n={size:5d}: Spearman {np.mean(rho):+.3f} ± {np.std(rho, ddof=1):.3f}, "
-                  f"NDCG@10% {np.mean(nd):.3f}", flush=True)
+                  f"NDCG@10% {np.mean(nd):.3f}" + (f"  [{'; '.join(dict.fromkeys(chosen))}]" if chosen else ""),
+                  flush=True)
     return rows
+
+
+@dataclass
+class Reg:
+    """A regression of the benchmark: available blocks, zero-shot columns of ``Z``, fit options, and the
+    largest training size it is run at."""
+
+    blocks: dict
+    cols: list
+    fit: dict
+    max_size: int = 10 ** 9
 
 
 def main(argv=None) -> int:
@@ -200,7 +224,13 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", default=",".join(map(str, SIZES)))
     p.add_argument("--elbo-n", type=int, default=500, help="variants per assay scored by ELBO difference")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gp-max-size", type=int, default=512,
+                   help="largest training size the GP rows run at (its prediction is O(n) per variant)")
+    p.add_argument("--pairs-max-size", type=int, default=512,
+                   help="largest training size the pairwise-feature rows run at")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/variants.json"))
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other assays already in --out (run the assays one at a time)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
@@ -222,22 +252,33 @@ def main(argv=None) -> int:
             print(f"  {name:32s} zero-shot: Spearman {zrows[-1]['spearman']:+.3f}, NDCG@10% "
                   f"{zrows[-1]['ndcg10']:.3f} ({zrows[-1]['s_per_1k']:.3f} s/1k, n={len(yy)})", flush=True)
         Z = np.stack([zs["masked_marginal"][0], zs["blosum62"][0]], 1)
-        feats = {"one-hot ridge": (True, False, [], False),
-                 "one-hot + masked marginal (Hsu)": (True, False, [0], False),
-                 "few-shot augmented": (True, True, [0, 1], True)}
+        multi = any(len(parse_mutant(m)) > 1 for m in mutants)
+        regs = {"one-hot ridge": Reg({}, [], {"select": False}),
+                "one-hot + masked marginal (Hsu)": Reg({}, [0], {"select": False, "nonneg": False}),
+                "few-shot augmented": Reg({"site": True, "aa": True}, [0, 1], {}),
+                "few-shot augmented, GP": Reg({"site": True, "aa": True}, [0, 1], {"regressor": "gp"},
+                                              args.gp_max_size)}
+        if multi:
+            regs["few-shot augmented + pairs"] = Reg({"site": True, "aa": True, "pairs": True, "sitepairs": True},
+                                                     [0, 1], {}, args.pairs_max_size)
         zero = {"BLOSUM62 (held-out)": zs["blosum62"][0], "masked marginal (held-out)": zs["masked_marginal"][0]}
-        srows = supervised(wt, mutants, y, Z, feats, sizes, args.splits, args.seed, zero)
+        srows = supervised(wt, mutants, y, Z, regs, sizes, args.splits, args.seed, zero)
         cost = {r["method"]: r["s_per_1k"] for r in zrows}
         zcost = {"BLOSUM62 (held-out)": cost["blosum62"], "masked marginal (held-out)": cost["masked_marginal"],
-                 "one-hot ridge": 0.0,
-                 "one-hot + masked marginal (Hsu)": cost["masked_marginal"],
-                 "few-shot augmented": cost["masked_marginal"] + cost["blosum62"]}
+                 "one-hot ridge": 0.0, "one-hot + masked marginal (Hsu)": cost["masked_marginal"]}
         for r in srows:
-            r["s_per_1k"] = r["s_per_1k_fit"] + zcost[r["method"]]
+            r["s_per_1k"] = r["s_per_1k_fit"] + zcost.get(r["method"], cost["masked_marginal"] + cost["blosum62"])
         result["assays"][assay] = {"n": int(len(y)), "wt_length": len(wt), "zero_shot": zrows, "supervised": srows}
         if assay in FAMILY_INFO:
             result["assays"][assay]["family"] = FAMILY_INFO[assay]
     out = Path(args.out)
+    if args.merge and out.is_file():
+        old = json.loads(out.read_text())
+        keep = {k: v for k, v in old.get("assays", {}).items() if k not in result["assays"]}
+        result["assays"] = {**keep, **result["assays"]}
+        order = ["gb1_singles", "gb1_doubles", "amyloid", "tdp43"]
+        result["assays"] = dict(sorted(result["assays"].items(),
+                                       key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1) + "\n")
     tmp.replace(out)

@@ -149,7 +149,8 @@ _ZS_LABEL = {"blosum62": "BLOSUM62", "masked_marginal": "masked marginal, joint 
              "masked_marginal_additive": "masked marginal, additive (sum of singles)",
              "family (jackhmmer homologs)": "family model (fine-tuned on jackhmmer homologs)",
              "elbo": "ELBO difference, joint"}
-_SUP = ("one-hot ridge", "one-hot + masked marginal (Hsu)", "few-shot augmented")
+_SUP = ("one-hot ridge", "one-hot + masked marginal (Hsu)", "few-shot augmented", "few-shot augmented + pairs",
+        "few-shot augmented, GP")
 
 
 @table("variant-effects")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from seqdiff.jobs.fewshot import (ALPHABET, FewShotModel, fit_ridge, learning_curve, loo_residuals, ndcg_top,
+from seqdiff.jobs.fewshot import (ALPHABET, FeatureSet, FewShotModel, fit_ridge, learning_curve, loo_residuals, ndcg_top,
                                   one_hot_index, read_labels, spearman)
 from seqdiff.jobs.variants import VariantError
 
@@ -126,7 +126,7 @@ def test_one_hot_is_additive_over_substitutions():
                    [], []]
     muts = ["M1A", "K2R", "V3L", "M1A:K2R", "K2R:V3L", "WT", "M1C", "V3I"]
     y = np.array([1.0, -2.0, 0.5, -1.0, -1.5, 0.0, 0.3, 0.2])
-    m = FewShotModel(wt, muts).fit([0, 1, 2, 5, 6, 7], y[[0, 1, 2, 5, 6, 7]], lambdas=0.1)
+    m = FewShotModel(wt, muts).fit([0, 1, 2, 5, 6, 7], y[[0, 1, 2, 5, 6, 7]], lambdas=0.1, select=False)
     pred = m.predict(with_sd=False)
     b = m.fit_.intercept
     assert pred[3] == pytest.approx(pred[0] + pred[1] - b)  # a double = the sum of its singles' effects
@@ -155,8 +155,8 @@ def test_zero_shot_feature_is_used_when_it_explains_the_labels():
     y = 2.0 * z + 0.05 * rng.normal(size=len(muts))
     tr = rng.choice(len(muts), 8, replace=False)
     te = np.setdiff1d(np.arange(len(muts)), tr)
-    aug = FewShotModel(wt, muts, z).fit(tr, y[tr]).predict(te, with_sd=False)
-    plain = FewShotModel(wt, muts).fit(tr, y[tr]).predict(te, with_sd=False)
+    aug = FewShotModel(wt, muts, z).fit(tr, y[tr], select=False).predict(te, with_sd=False)
+    plain = FewShotModel(wt, muts).fit(tr, y[tr], select=False).predict(te, with_sd=False)
     assert spearman(aug, y[te]) > 0.95
     # one-hot alone has no weight for a substitution it has not seen: every held-out single (all unseen)
     # is predicted at the training mean
@@ -278,11 +278,11 @@ def test_negative_zero_shot_weights_are_dropped_and_refitted():
     y = good + 0.1 * rng.normal(size=100)
     bad = -y + 0.3 * rng.normal(size=100)
     tr = rng.choice(100, 30, replace=False)
-    free = FewShotModel(wt, muts, np.stack([good, bad], 1)).fit(tr, y[tr], nonneg=False)
+    free = FewShotModel(wt, muts, np.stack([good, bad], 1)).fit(tr, y[tr], nonneg=False, select=False)
     assert free.fit_.coef[-1] < 0 and free.dropped_ == []
-    con = FewShotModel(wt, muts, np.stack([good, bad], 1)).fit(tr, y[tr])
+    con = FewShotModel(wt, muts, np.stack([good, bad], 1)).fit(tr, y[tr], select=False)
     assert con.dropped_ == ["zero_shot_2"]
-    only = FewShotModel(wt, muts, good[:, None]).fit(tr, y[tr], nonneg=False)
+    only = FewShotModel(wt, muts, good[:, None]).fit(tr, y[tr], nonneg=False, select=False)
     np.testing.assert_allclose(con.predict(with_sd=False), only.predict(with_sd=False), rtol=1e-10)
     np.testing.assert_allclose(con.predict()[1], only.predict()[1], rtol=1e-10)  # and the same sd
 
@@ -344,3 +344,186 @@ def test_gp_interpolates_noiseless_points_and_matches_the_explicit_posterior():
     z = rng.normal(size=100)
     fm = FewShotModel(wt, muts, z[:, None]).fit(np.arange(40), 2 * z[:40], regressor="gp")
     assert spearman(fm.predict(np.arange(40, 100), with_sd=False), z[40:]) > 0.9
+
+
+# ------------------------------------------------------------------------------ feature selection
+def _brute_loo(X, y, lam, pen):
+    live = X.any(0)  # all-zero columns (substitutions not in these rows) have weight 0 either way
+    X, pen = X[:, live], pen[live]
+    errs = []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        b, w = _lstsq_ridge(X[keep], y[keep], lam, pen)
+        errs.append((y[i] - b - X[i] @ w) ** 2)
+    return float(np.mean(errs))
+
+
+def _scan(wt, letters):
+    return [f"{wt[i]}{i + 1}{a}" for i in range(len(wt)) for a in letters if a != wt[i]]
+
+
+def test_selection_is_the_design_and_strength_of_least_brute_force_loo_error():
+    """Every (design, λ) scored by explicit leave-one-out refits (least squares on the augmented system):
+    the fit keeps the argmin, and its weights are the least-squares ridge on that design."""
+    rng = np.random.default_rng(11)
+    wt = "ACDEFG"
+    muts = _scan(wt, "ACDEFGKLW")
+    z = rng.normal(size=len(muts))
+    y = 0.7 * z + np.array([0.5 * (m[-1] in "KLW") for m in muts]) + 0.3 * rng.normal(size=len(muts))
+    m = FewShotModel(wt, muts, z, site=True, aa=True)
+    tr = rng.choice(len(muts), 14, replace=False)
+    lams = [0.01, 0.3, 10.0]
+    m.fit(tr, y[tr], lambdas=lams, nonneg=False)
+    cands = m.candidates()
+    assert len(cands) == 4 * 2 and {c.blocks for c in cands} == {("onehot",), ("onehot", "site"), ("onehot", "aa"),
+                                                                ("onehot", "site", "aa")}
+    brute = {}
+    for fs in cands:
+        X, pen = m.design(tr, fs, {})
+        for lam in lams:
+            brute[(fs, lam)] = _brute_loo(X, y[tr], lam, pen)
+    best = min(brute, key=brute.get)
+    assert (m.choice_, m.fit_.lam) == best
+    for fs, lam, err in m.cv_:
+        assert err == pytest.approx(brute[(fs, lam)], rel=1e-8)
+    X, pen = m.design(tr, best[0], {})
+    live = X.any(0)
+    b, w = _lstsq_ridge(X[:, live], y[tr], best[1], pen[live])
+    np.testing.assert_allclose(m.fit_.coef[live], w, rtol=1e-8, atol=1e-10)
+    assert (m.fit_.coef[~live] == 0).all() and m.fit_.intercept == pytest.approx(b, rel=1e-8)
+
+
+def test_selection_finds_the_features_the_labels_depend_on():
+    rng = np.random.default_rng(4)
+    wt = "ACDEFGHIKL"
+    muts = _scan(wt, "ACDEFGHIKLMNPQRSTVWY")
+    n = len(muts)
+    tr = rng.choice(n, 60, replace=False)
+    te = np.setdiff1d(np.arange(n), tr)
+    z_good, z_noise = rng.normal(size=n), rng.normal(size=n)
+    Z = np.stack([z_noise, z_good], 1)
+    pos = np.array([int(m[1:-1]) for m in muts])
+    letter = np.array([m[-1] for m in muts])
+    noise = 0.05 * rng.normal(size=n)
+    # (1) y = the second zero-shot score: it alone is chosen, and the 60 labels rank the rest
+    y = 2.0 * z_good + noise
+    m = FewShotModel(wt, muts, Z, site=True, aa=True).fit(tr, y[tr])
+    assert m.choice_.zero_shot == (1,)  # the score the labels follow, not the other one
+    coef = m.fit_.coef
+    assert np.abs(coef[:-1]).max() < 0.05 * coef[-1]  # the indicator blocks shrunk to (almost) nothing
+    assert spearman(m.predict(te, with_sd=False), y[te]) > 0.95
+    # (2) y = a per-position effect: the site block, no zero-shot score
+    y = rng.normal(size=10)[pos - 1] + noise
+    m = FewShotModel(wt, muts, Z, site=True, aa=True).fit(tr, y[tr])
+    assert "site" in m.choice_.blocks and "aa" not in m.choice_.blocks and m.choice_.zero_shot == ()
+    # (3) y = a per-letter effect (e.g. hydrophobicity): the aa block
+    eff = dict(zip("ACDEFGHIKLMNPQRSTVWY", rng.normal(size=20)))
+    y = np.array([eff[a] for a in letter]) + noise
+    m = FewShotModel(wt, muts, Z, site=True, aa=True).fit(tr, y[tr])
+    assert "aa" in m.choice_.blocks and "site" not in m.choice_.blocks and m.choice_.zero_shot == ()
+    assert spearman(m.predict(te, with_sd=False), y[te]) > 0.95  # unseen substitutions get their letter's effect
+
+
+def test_zero_shot_penalty_ratio_is_applied_to_the_score_columns_only():
+    wt = "ACDE"
+    muts = _scan(wt, "ACDEW")
+    z = np.arange(len(muts), dtype=float)
+    m = FewShotModel(wt, muts, z, site=True)
+    X, pen = m.design([0, 1, 2], FeatureSet(("onehot", "site"), (0,), 1e-3), {})
+    assert X.shape == (3, 4 * len(ALPHABET) + 4 + 1)
+    assert (pen[:-1] == 1.0).all() and pen[-1] == 1e-3
+    np.testing.assert_allclose(X[:, -1], (z[:3] - z.mean()) / z.std())
+
+
+def test_pair_features_exact_on_a_tiny_case():
+    """Pairs seen in training get a column (the others none); with a vanishing penalty the fit reproduces
+    the training labels, and a triple mutant is predicted as intercept + its three singles + its three
+    pair terms, each learnt from the data."""
+    wt = "MKV"
+    b0, wA, wB, wC, eAB, eAC, eBC = 1.0, 0.5, -1.0, 0.25, 2.0, -0.5, 0.75
+    muts = ["WT", "M1A", "K2R", "V3L", "M1A:K2R", "M1A:V3L", "K2R:V3L", "M1A:K2R:V3L", "M1C:K2R"]
+    y = np.array([b0, b0 + wA, b0 + wB, b0 + wC, b0 + wA + wB + eAB, b0 + wA + wC + eAC, b0 + wB + wC + eBC])
+    tr = np.arange(7)
+    m = FewShotModel(wt, muts, pairs=True)
+    vocab = m.pair_vocab(tr)
+    A = len(ALPHABET)
+    a, r, l_ = 0 * A + ALPHABET.index("A"), 1 * A + ALPHABET.index("R"), 2 * A + ALPHABET.index("L")
+    assert vocab["pairs"] == {(a, r): 0, (a, l_): 1, (r, l_): 2}
+    m.fit(tr, y, lambdas=1e-9, select=False)
+    X = m.design(np.arange(9))[0]
+    assert X.shape == (9, 3 * A + 3)
+    np.testing.assert_array_equal(X[7, 3 * A:], [1, 1, 1])  # the triple has all three pairs
+    np.testing.assert_array_equal(X[8, 3 * A:], [0, 0, 0])  # M1C:K2R: a pair never seen, no column
+    pred = m.predict(with_sd=False)
+    np.testing.assert_allclose(pred[:7], y, atol=1e-6)
+    assert pred[7] == pytest.approx(b0 + wA + wB + wC + eAB + eAC + eBC, abs=1e-6)
+    # without pairs the best additive fit cannot reproduce the doubles
+    add = FewShotModel(wt, muts).fit(tr, y, lambdas=1e-9, select=False).predict(tr, with_sd=False)
+    assert np.abs(add - y).max() > 0.1
+    # site pairs: one column per pair of positions; max_pairs keeps the most frequent pairs
+    sp = FewShotModel(wt, muts, sitepairs=True, max_pairs=1)
+    assert sp.pair_vocab([5, 4, 8])["sitepairs"] == {(0, 1): 0}  # (1, 2) twice, (1, 3) once
+    assert FewShotModel(wt, muts, sitepairs=True).pair_vocab([5, 4, 8])["sitepairs"] == {(0, 1): 0, (0, 2): 1}
+
+
+def test_log_evidence_is_the_restricted_gaussian_likelihood():
+    from seqdiff.jobs.fewshot import _log_evidence, _svd
+    X, y = _problem(9, 4, seed=12)
+    pen = np.array([1.0, 0.5, 2.0, 1.0])
+    lam = 0.8
+    Xt = (X - X.mean(0)) / np.sqrt(pen)
+    U, s, _ = _svd(Xt)
+    n = len(y)
+    Q = np.linalg.qr(np.hstack([np.ones((n, 1)), np.eye(n)[:, :n - 1]]))[0][:, 1:]  # orthogonal to 1
+    C0 = Q.T @ (np.eye(n) + Xt @ Xt.T / lam) @ Q
+    r = Q.T @ y
+    sig2 = r @ np.linalg.solve(C0, r) / (n - 1)  # σ² at its maximum
+    C = sig2 * C0
+    explicit = -0.5 * ((n - 1) * np.log(2 * np.pi) + np.linalg.slogdet(C)[1] + r @ np.linalg.solve(C, r))
+    assert _log_evidence(U, s ** 2, y, lam) == pytest.approx(explicit, rel=1e-10)
+    fit = fit_ridge(X, y, lambdas=[0.01, 0.8, 100.0], penalty=pen, criterion="evidence")
+    assert fit.lam == max(fit.log_evidence, key=fit.log_evidence.get)
+    assert fit.log_evidence[0.8] == pytest.approx(explicit, rel=1e-10)
+
+
+def test_gram_route_equals_the_svd_route():
+    from seqdiff.jobs.fewshot import _loo_from_svd, _svd
+    rng = np.random.default_rng(0)
+    for shape in ((40, 30), (30, 45)):
+        Xt = rng.normal(size=shape)
+        y = rng.normal(size=shape[0])
+        Ua, sa, Va = _svd(Xt, gram=False)
+        Ub, sb, Vb = _svd(Xt, gram=True)
+        np.testing.assert_allclose(np.sort(sb), np.sort(sa), rtol=1e-8)
+        np.testing.assert_allclose(Ub @ np.diag(sb) @ Vb.T, Xt, atol=1e-8)
+        for lam in (0.1, 10.0):  # the same smoother, hence the same LOO residuals
+            np.testing.assert_allclose(_loo_from_svd(Ub, sb ** 2, y, lam), _loo_from_svd(Ua, sa ** 2, y, lam),
+                                       rtol=1e-6, atol=1e-8)
+
+
+def test_cli_pair_features_and_fixed_design(tmp_path, capsys):
+    """--fewshot-features onehot,pairs with --fewshot-selection none: the measured doubles' epistasis is
+    learnt (a measured double is fitted much closer than by the additive model) and the design is reported."""
+    import pandas as pd
+
+    from seqdiff.cli import main
+    lab = tmp_path / "measured.csv"
+    rows = ["T1A,1.0", "Y2A,-1.0", "K3A,0.5", "T1A:Y2A,2.0", "T1A:K3A,1.5", "Y2A:K3A,-2.0", "L4A,0.0", "L4A:T1A,1.0"]
+    lab.write_text("mutant,fitness\n" + "\n".join(rows) + "\n")
+    var = tmp_path / "v.csv"
+    var.write_text("mutant\nT1A:Y2A\nY2A:K3A\nT1A:Y2A:K3A\n")
+    preds = {}
+    for feats in ("onehot", "onehot,pairs"):
+        out = tmp_path / f"{feats}.csv"
+        assert main(["score", "-m", "protein", "--wt", GB1_WT, "--train-labels", str(lab), "--variants", str(var),
+                     "--method", "none", "--fewshot-features", feats, "--fewshot-selection", "none",
+                     "-o", str(out), "-q"]) == 0
+        preds[feats] = pd.read_csv(out)
+        err = capsys.readouterr().err
+        assert ("features onehot + pairs (as given)" in err) == (feats == "onehot,pairs")
+    meas = np.array([2.0, -2.0])
+    err_add = np.abs(preds["onehot"]["fewshot_pred"].iloc[:2].to_numpy() - meas).max()
+    err_pair = np.abs(preds["onehot,pairs"]["fewshot_pred"].iloc[:2].to_numpy() - meas).max()
+    assert err_pair < 0.5 * err_add
+    # the triple carries all three measured pairs: it differs from the additive prediction
+    assert abs(preds["onehot,pairs"]["fewshot_pred"].iloc[2] - preds["onehot"]["fewshot_pred"].iloc[2]) > 0.1

@@ -1,18 +1,28 @@
 """Few-shot variant-effect prediction: ridge regression on one-hot features plus zero-shot scores.
 
 The model (the "augmented" regression of Hsu et al. 2022, *Learning protein fitness models from
-evolutionary and assay-labeled data*) predicts a measured fitness ``y`` of a variant ``v`` as
+evolutionary and assay-labeled data*, extended with shared and pairwise blocks) predicts a measured
+fitness ``y`` of a variant ``v`` as
 
-    y(v) = b + Σ_{(p, a) ∈ v} w[p, a] + Σ_k c_k z_k(v) (+ d · [v has a stop], only when some do)
+    y(v) = b + Σ_{(p, a) ∈ v} (w[p, a] + s[p] + u[a]) + Σ_{pairs in v} (e[p, a, q, b] + f[p, q])
+             + Σ_k c_k z_k(v) (+ d · [v has no zero-shot score], only when some have none)
 
-* ``w[p, a]``: one weight per substitution (position ``p`` to letter ``a``, stops included): the
-  one-hot encoding of the variant relative to the wild type (the wild type is all zeros), i.e. a
-  site-independent additive model. Optionally (``site=True``) also one weight ``s[p]`` per mutated
-  position, shared by every substitution there (how tolerant the site is), so that a substitution
-  never measured still inherits what was learnt about its position.
+* ``w[p, a]`` (block ``onehot``): one weight per substitution (position ``p`` to letter ``a``, stops
+  included): a site-independent additive model (the wild type is all zeros);
+* ``s[p]`` (``site``): one per mutated position, shared by every substitution there (how tolerant the
+  site is), so that a substitution never measured inherits what was learnt about its position;
+* ``u[a]`` (``aa``): one per substituted-to letter, shared by every position (which residues the
+  assay favours, e.g. hydrophobic ones), so that an unmeasured substitution inherits its letter's;
+* ``e[p, a, q, b]`` (``pairs``) and ``f[p, q]`` (``sitepairs``): epistasis of a pair of substitutions
+  / of positions mutated together, with a column only for pairs that occur in the training variants
+  (a pair never measured gets weight 0; at most ``max_pairs`` columns, the most frequent);
 * ``z_k(v)``: zero-shot scores (e.g. the masked-marginal log-likelihood ratio of a protein model, a
   family model, BLOSUM62), standardised over every variant given (unsupervised, so no labels leak);
-  a variant without one (a nonsense variant the model cannot score) gets 0 and the stop indicator.
+  a variant without one (a nonsense variant the model cannot score) gets 0 and the indicator.
+
+Which blocks and scores are used is chosen per fit by leave-one-out error on the training labels
+(:meth:`FewShotModel.fit`): one-hot plus every subset of ``site``/``aa``, crossed with no zero-shot
+score or any subset of them; then the pair blocks are tried on top of that choice.
 
 Fit: ridge with an unpenalised intercept and a per-feature penalty ``λ r_j`` (``r = 1`` for one-hot
 weights, ``r = aug_ratio`` (default 1e-3) for zero-shot features, so that with few labels the
@@ -32,9 +42,10 @@ noise ``σ²``): the posterior variance of the predicted mean at a centred featu
 ``σ² (1/n + x̃*ᵀ (X̃ᵀX̃ + λI)⁻¹ x̃*)``; ``σ²`` is estimated as ``RSS / (n - tr H)``. ``sd`` is its
 square root; ``pred_sd`` adds the noise (``σ²`` more): the spread of a new measurement.
 
-Multi-mutants: the one-hot part is **additive** by construction (a double mutant's prediction is
-the sum of its two substitution weights); epistasis enters only through the zero-shot features when
-those score the variant jointly (masked marginal masks all mutated positions together).
+Multi-mutants: without the pair blocks the model is **additive** (a double mutant's prediction is the
+sum of its two substitutions' terms); epistasis enters through ``pairs``/``sitepairs`` (for pairs seen
+in training) and through the zero-shot features when those score the variant jointly (masked
+marginal masks all mutated positions together).
 
 Nothing here imports torch: the regression works on numpy arrays, so the app and the benchmark can
 use it without loading a model.
@@ -42,6 +53,7 @@ use it without loading a model.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -51,8 +63,8 @@ import numpy as np
 from .variants import VariantError, parse_mutant
 
 __all__ = ["ALPHABET", "RidgeFit", "fit_ridge", "GPFit", "fit_gp", "loo_residuals", "one_hot_index", "FewShotModel",
-           "fit_fewshot", "spearman", "ndcg_top", "learning_curve", "read_labels", "LABEL_COLUMNS",
-           "DEFAULT_LAMBDAS"]
+           "FeatureSet", "INDICATOR_BLOCKS", "DEFAULT_RATIOS", "fit_fewshot", "spearman", "ndcg_top", "learning_curve",
+           "read_labels", "LABEL_COLUMNS", "DEFAULT_LAMBDAS"]
 
 #: Letters a substitution can go to (the 20 amino acids and the stop).
 ALPHABET = "ACDEFGHIKLMNPQRSTVWY*"
@@ -76,6 +88,7 @@ class RidgeFit:
     sigma2: float  # noise variance estimate RSS / (n - tr H)
     dof: float  # tr H (intercept included)
     loo_mse: dict = field(default_factory=dict)  # λ -> LOO mean squared error (when CV was run)
+    log_evidence: dict = field(default_factory=dict)  # λ -> restricted log marginal likelihood
     _V: np.ndarray | None = None  # right singular vectors of X̃ (p x k)
     _s2: np.ndarray | None = None  # squared singular values (k)
 
@@ -97,10 +110,30 @@ class RidgeFit:
         return mean, np.sqrt(var_mean), np.sqrt(var_mean + self.sigma2)
 
 
-def _svd(Xt: np.ndarray):
-    U, s, Vt = np.linalg.svd(Xt, full_matrices=False)
-    keep = s > s.max() * 1e-12 if s.size else np.zeros(0, dtype=bool)
-    return U[:, keep], s[keep], Vt[keep].T
+#: Above this many rows and columns the thin SVD is taken through the eigenvectors of the smaller Gram
+#: matrix (several times faster; directions with s² below 1e-10 of the largest are dropped, which for the
+#: 0/1 designs here are exact null directions).
+GRAM_MIN = 300
+
+
+def _svd(Xt: np.ndarray, *, gram: bool | None = None):
+    """Thin SVD ``Xt = U diag(s) Vᵀ`` without the (numerically) zero singular values."""
+    n, p = Xt.shape
+    if gram is None:
+        gram = min(n, p) >= GRAM_MIN
+    if not gram or not Xt.size:
+        U, s, Vt = np.linalg.svd(Xt, full_matrices=False)
+        keep = s > s.max() * 1e-12 if s.size else np.zeros(0, dtype=bool)
+        return U[:, keep], s[keep], Vt[keep].T
+    if n <= p:
+        s2, U = np.linalg.eigh(Xt @ Xt.T)
+        keep = s2 > max(s2.max(), 0.0) * 1e-10
+        U, s = U[:, keep], np.sqrt(s2[keep])
+        return U, s, (Xt.T @ U) / s
+    s2, V = np.linalg.eigh(Xt.T @ Xt)
+    keep = s2 > max(s2.max(), 0.0) * 1e-10
+    V, s = V[:, keep], np.sqrt(s2[keep])
+    return (Xt @ V) / s, s, V
 
 
 def loo_residuals(X: np.ndarray, y: np.ndarray, lam: float, penalty: np.ndarray | None = None) -> np.ndarray:
@@ -122,9 +155,26 @@ def _loo_from_svd(U, s2, y, lam):
     return (yc - fit) / np.maximum(1.0 - h, 1e-12)
 
 
+def _log_evidence(U, s2, y, lam) -> float:
+    """Restricted log marginal likelihood of ``y`` (intercept integrated out under a flat prior: the
+    density of ``y``'s projection orthogonal to the ones vector), prior ``w̃ ~ N(0, σ²/λ I)``, noise
+    ``σ²`` at its maximum: ``-½ [(n-1)(log 2πσ̂² + 1) + Σ_k log(1 + s_k²/λ)]`` with
+    ``σ̂² = (|yc|² - Σ_k c_k² s_k²/(s_k² + λ)) / (n-1)``, ``c = Uᵀ yc``."""
+    n = len(y)
+    yc = y - y.mean()
+    c2 = (U.T @ yc) ** 2
+    quad = float(yc @ yc - (c2 * s2 / (s2 + lam)).sum())
+    m = n - 1
+    sig2 = max(quad / m, 1e-300)
+    return float(-0.5 * (m * (np.log(2 * np.pi * sig2) + 1.0) + np.log1p(s2 / lam).sum()))
+
+
 def fit_ridge(X: np.ndarray, y: np.ndarray, *, lambdas: Sequence[float] | float = DEFAULT_LAMBDAS,
-              penalty: np.ndarray | None = None) -> RidgeFit:
-    """Ridge regression in closed form; with several ``lambdas`` the one of least LOO error.
+              penalty: np.ndarray | None = None, criterion: str = "loo", criterion_all: bool = False) -> RidgeFit:
+    """Ridge regression in closed form; with several ``lambdas`` the one of least LOO error
+    (``criterion="loo"``) or of greatest restricted marginal likelihood (``"evidence"``, see
+    :func:`_log_evidence`). Both criteria are recorded for every λ (``loo_mse``, ``log_evidence``) when
+    there are several, or with ``criterion_all``.
 
     Args:
         X: ``[n, p]`` features of the labelled rows; ``y``: ``[n]`` measurements (``n >= 2``).
@@ -141,6 +191,8 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, *, lambdas: Sequence[float] | float 
     if penalty.shape != (p,) or (penalty <= 0).any():
         raise ValueError("penalty must have one positive entry per feature")
     lams = [float(lambdas)] if np.isscalar(lambdas) else [float(v) for v in lambdas]
+    if criterion not in ("loo", "evidence"):
+        raise ValueError(f"unknown criterion {criterion!r} (loo | evidence)")
     if not lams or min(lams) <= 0:
         raise ValueError("ridge strengths must be positive")
     x_mean = X.mean(0)
@@ -153,11 +205,16 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, *, lambdas: Sequence[float] | float 
     V = np.zeros((p, len(s)))
     V[live] = V_live
     s2 = s ** 2
-    loo = {}
-    if len(lams) > 1:
+    loo, ev = {}, {}
+    if len(lams) > 1 or criterion_all:
         for lam in lams:
             loo[lam] = float(np.mean(_loo_from_svd(U, s2, y, lam) ** 2))
-        lam = min(lams, key=lambda v: (loo[v], -v))  # ties: the stronger penalty
+            ev[lam] = _log_evidence(U, s2, y, lam)
+    if len(lams) > 1:
+        if criterion == "loo":
+            lam = min(lams, key=lambda v: (loo[v], -v))  # ties: the stronger penalty
+        else:
+            lam = max(lams, key=lambda v: (ev[v], v))
     else:
         lam = lams[0]
     yc = y - y.mean()
@@ -168,7 +225,7 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, *, lambdas: Sequence[float] | float 
     rss = float(((yc - Xt @ wt) ** 2).sum())
     sigma2 = rss / max(n - dof, 1.0)
     return RidgeFit(coef=coef, intercept=intercept, lam=lam, penalty=penalty, x_mean=x_mean, n=n,
-                    sigma2=sigma2, dof=dof, loo_mse=loo, _V=V, _s2=s2)
+                    sigma2=sigma2, dof=dof, loo_mse=loo, log_evidence=ev, _V=V, _s2=s2)
 
 
 # ============================================================================ Gaussian process
@@ -275,27 +332,70 @@ def one_hot_index(wt: str, mutants: Sequence[str], *, offset: int = 0, alphabet:
     return out
 
 
-class FewShotModel:
-    """Features of a set of variants of one wild type, and a ridge fit on some of them.
+#: Indicator feature blocks a :class:`FewShotModel` can use (see :class:`FeatureSet`).
+INDICATOR_BLOCKS = ("onehot", "site", "aa", "pairs", "sitepairs")
+#: Penalty ratios of the zero-shot columns that selection tries (relative to the indicator blocks).
+DEFAULT_RATIOS = (1e-3,)
 
-    Build with :func:`fit_fewshot`; :meth:`predict` takes row indices into the same variant set (every
-    row's features are known up front: the zero-shot scores are standardised over all of them).
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """One regression design: which indicator blocks, which zero-shot columns, at what penalty ratio.
+
+    Blocks (each a set of 0/1 columns; a variant's row has a 1 for each of its substitutions'):
+
+    * ``onehot``: one column per substitution (position ``p`` to letter ``a``);
+    * ``site``: one per mutated position (shared by every letter there);
+    * ``aa``: one per substituted-to letter (shared by every position: a learnt "which residues are
+      tolerated" profile, e.g. hydrophobicity);
+    * ``pairs``: one per pair of substitutions ``(p, a, q, b)`` that occur together in a training
+      variant (epistasis of that exact pair); pairs never seen in training get no column (weight 0);
+    * ``sitepairs``: one per pair of positions ``(p, q)`` mutated together in a training variant.
+
+    ``zero_shot``: indices of the zero-shot score columns used (their missing-score indicator comes with
+    them); ``ratio``: their penalty multiplier (the indicator blocks have 1).
+    """
+
+    blocks: tuple[str, ...]
+    zero_shot: tuple[int, ...] = ()
+    ratio: float = 1.0
+
+    def label(self, zs_names: Sequence[str] | None = None) -> str:
+        parts = list(self.blocks)
+        for k in self.zero_shot:
+            parts.append(zs_names[k] if zs_names is not None else f"zero_shot_{k + 1}")
+        s = " + ".join(parts) if parts else "(intercept only)"
+        return s + (f" (zero-shot penalty ×{self.ratio:g})" if self.zero_shot else "")
+
+
+def _subsets(items: Sequence, *, nonempty: bool = False) -> list[tuple]:
+    out = [()] if not nonempty else []
+    for k in range(1, len(items) + 1):
+        out += [tuple(c) for c in itertools.combinations(items, k)]
+    return out
+
+
+class FewShotModel:
+    """Features of a set of variants of one wild type, and a regression fitted on some of them.
+
+    Build with :func:`fit_fewshot` (or construct and :meth:`fit`); :meth:`predict` takes row indices into
+    the same variant set (every row's features are known up front: the zero-shot scores are standardised
+    over all of them). The constructor's flags say which indicator blocks are *available*; :meth:`fit`
+    either uses all of them (``select=False``) or chooses among :meth:`candidates` by leave-one-out CV on
+    the training rows (``select=True``, the default).
     """
 
     def __init__(self, wt: str, mutants: Sequence[str], zero_shot: np.ndarray | None = None, *,
-                 one_hot: bool = True, site: bool = False, offset: int = 0, alphabet: str = ALPHABET) -> None:
+                 one_hot: bool = True, site: bool = False, aa: bool = False, pairs: bool = False,
+                 sitepairs: bool = False, max_pairs: int = 20000, offset: int = 0, alphabet: str = ALPHABET) -> None:
         self.wt, self.alphabet = wt, alphabet
         self.mutants = list(mutants)
         n = len(self.mutants)
-        A, L = len(alphabet), len(wt)
-        idx = one_hot_index(wt, self.mutants, offset=offset, alphabet=alphabet) if (one_hot or site) else None
-        if idx is not None:
-            # one-hot block [0, L*A), then the site block [L*A, L*A + L) (when asked for)
-            self.onehot = [((ix if one_hot else []) + ([(L * A if one_hot else 0) + i // A for i in ix] if site
-                                                      else [])) for ix in idx]
-        else:
-            self.onehot = None
-        self.n_onehot = (L * A if one_hot else 0) + (L if site else 0)
+        flags = {"onehot": one_hot, "site": site, "aa": aa, "pairs": pairs, "sitepairs": sitepairs}
+        self.blocks = tuple(b for b in INDICATOR_BLOCKS if flags[b])
+        self.subs = (one_hot_index(wt, self.mutants, offset=offset, alphabet=alphabet) if self.blocks
+                     else [[] for _ in range(n)])
+        self.max_pairs = int(max_pairs)
         Z = np.zeros((n, 0)) if zero_shot is None else np.asarray(zero_shot, dtype=float).reshape(n, -1)
         cols, names = [], []
         missing = ~np.isfinite(Z).all(1) if Z.shape[1] else np.zeros(n, dtype=bool)
@@ -307,64 +407,189 @@ class FewShotModel:
             mu, sd = z[ok].mean(), z[ok].std()
             cols.append(np.where(ok, (z - mu) / (sd if sd > 0 else 1.0), 0.0))
             names.append(f"zero_shot_{k + 1}")
+        self.n_zero_shot = len(cols)
         if missing.any():
             cols.append(missing.astype(float))
             names.append("no_zero_shot_score")
         self.dense = np.stack(cols, 1) if cols else np.zeros((n, 0))
         self.dense_names = names
-        self.fit_: RidgeFit | None = None
+        self.fit_: RidgeFit | GPFit | None = None
+        self.choice_: FeatureSet | None = None
+        self.vocab_: dict = {}
+        self.cv_: list[tuple[FeatureSet, float, float]] = []
 
-    @property
-    def n_features(self) -> int:
-        return self.n_onehot + self.dense.shape[1]
+    # ------------------------------------------------------------------ design matrices
+    def _pair_keys(self, i: int, kind: str) -> list[tuple[int, int]]:
+        s = sorted(self.subs[i])
+        if kind == "sitepairs":
+            s = sorted({v // len(self.alphabet) for v in s})
+        return list(itertools.combinations(s, 2))
+
+    def pair_vocab(self, rows: Sequence[int]) -> dict:
+        """``{"pairs": {key: column}, "sitepairs": {...}}`` of the pairs occurring in ``rows`` (the
+        training rows): at most ``max_pairs`` of each, the most frequent first (ties: first seen)."""
+        vocab = {}
+        for kind in ("pairs", "sitepairs"):
+            if kind not in self.blocks:
+                continue
+            counts: dict = {}
+            for i in np.asarray(rows, dtype=int):
+                for key in self._pair_keys(int(i), kind):
+                    counts[key] = counts.get(key, 0) + 1
+            order = sorted(counts, key=lambda k: -counts[k])[:self.max_pairs]  # stable: first seen on ties
+            vocab[kind] = {k: c for c, k in enumerate(order)}
+        return vocab
+
+    def _widths(self, fs: FeatureSet, vocab: dict) -> dict:
+        L, A = len(self.wt), len(self.alphabet)
+        size = {"onehot": L * A, "site": L, "aa": A}
+        return {b: size[b] if b in size else len(vocab.get(b, {})) for b in fs.blocks}
+
+    def design(self, rows: Sequence[int] | np.ndarray, fs: FeatureSet | None = None, vocab: dict | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, penalty)`` of ``rows`` under ``fs`` (default: the fitted choice) with the pair ``vocab``
+        (default: the fitted one). Columns: the blocks in ``fs.blocks`` order, then the zero-shot columns
+        and, when some variant lacks a score, the missing-score indicator."""
+        fs = self.choice_ if fs is None else fs
+        vocab = self.vocab_ if vocab is None else vocab
+        if fs is None:
+            raise RuntimeError("fit first")
+        rows = np.asarray(rows, dtype=int)
+        A = len(self.alphabet)
+        widths = self._widths(fs, vocab)
+        zcols = list(fs.zero_shot) + ([self.n_zero_shot] if fs.zero_shot and self.dense.shape[1] > self.n_zero_shot
+                                      else [])
+        p_ind = sum(widths.values())
+        X = np.zeros((len(rows), p_ind + len(zcols)))
+        start = 0
+        for b in fs.blocks:
+            for r, i in enumerate(rows):
+                s = self.subs[i]
+                if b == "onehot":
+                    X[r, [start + v for v in s]] = 1.0
+                elif b == "site":
+                    X[r, [start + v // A for v in s]] = 1.0
+                elif b == "aa":
+                    for v in s:  # a letter twice in a multi-mutant counts twice
+                        X[r, start + v % A] += 1.0
+                else:
+                    look = vocab.get(b, {})
+                    cols = [look[k] for k in self._pair_keys(int(i), b) if k in look]
+                    X[r, [start + c for c in cols]] = 1.0
+            start += widths[b]
+        if zcols:
+            X[:, p_ind:] = self.dense[np.ix_(rows, zcols)]
+        pen = np.ones(X.shape[1])
+        pen[p_ind:] = fs.ratio
+        return X, pen
 
     def features(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=int)
-        X = np.zeros((len(rows), self.n_features))
-        if self.onehot is not None:
-            for r, i in enumerate(rows):
-                X[r, self.onehot[i]] = 1.0
-        X[:, self.n_onehot:] = self.dense[rows]
-        return X
+        """Every available block and zero-shot column of ``rows`` (pair vocabulary from ``rows``)."""
+        fs = FeatureSet(self.blocks, tuple(range(self.n_zero_shot)), 1.0)
+        return self.design(rows, fs, self.pair_vocab(rows))[0]
 
-    def penalty(self, aug_ratio: float) -> np.ndarray:
-        pen = np.ones(self.n_features)
-        pen[self.n_onehot:] = aug_ratio
-        return pen
+    # ------------------------------------------------------------------ fitting
+    def candidates(self, ratios: Sequence[float] = DEFAULT_RATIOS) -> list[FeatureSet]:
+        """The designs the first stage of selection chooses from, simplest first: one-hot (when available)
+        plus every subset of the other available additive blocks (``site``, ``aa``), crossed with no
+        zero-shot score or any non-empty subset of them (all of them only, beyond 3) at each penalty
+        ratio. (The pair blocks are a second stage, see :meth:`fit`.)"""
+        base = ("onehot",) if "onehot" in self.blocks else ()
+        rest = [b for b in self.blocks if b not in ("onehot", "pairs", "sitepairs")]
+        k = self.n_zero_shot
+        zsets = _subsets(range(k), nonempty=True) if k <= 3 else [tuple(range(k))]
+        out = []
+        for extra in _subsets(rest):
+            ind = base + extra
+            if ind:
+                out.append(FeatureSet(ind))
+            for zs in zsets:
+                for r in ratios:
+                    out.append(FeatureSet(ind, zs, float(r)))
+        return out
+
+    def _fit_design(self, rows, y, fs: FeatureSet, vocab, lambdas, nonneg: bool, criterion: str = "loo"):
+        """Ridge on ``fs`` (λ by LOO); with ``nonneg`` a zero-shot column fitted negative is dropped and the
+        rest refitted (so the design may shrink). Returns ``(design, fit)``."""
+        while True:
+            X, pen = self.design(rows, fs, vocab)
+            fit = fit_ridge(X, y, lambdas=lambdas, penalty=pen, criterion=criterion)
+            p_ind = X.shape[1] - len(fs.zero_shot) - (1 if fs.zero_shot and self.dense.shape[1] > self.n_zero_shot
+                                                        else 0)
+            neg = [k for j, k in enumerate(fs.zero_shot) if fit.coef[p_ind + j] < 0] if nonneg else []
+            if not neg:
+                return fs, fit
+            fs = FeatureSet(fs.blocks, tuple(k for k in fs.zero_shot if k not in neg),
+                            fs.ratio if len(neg) < len(fs.zero_shot) else 1.0)
 
     def fit(self, rows: Sequence[int], y: np.ndarray, *, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
-            aug_ratio: float = 1e-3, nonneg: bool = True, regressor: str = "ridge") -> "FewShotModel":
-        """Fit on ``rows`` (``regressor``: ``ridge``, or ``gp``: :func:`fit_gp` on the same features).
-        ``nonneg``: a zero-shot feature whose fitted weight comes out negative is
-        dropped and the rest refitted (until none is negative): the scores are oriented so that higher
-        means fitter, and with a handful of noisy labels a negative weight is far more often noise than
-        an anti-correlated predictor (``nonneg=False`` is Hsu et al.'s unconstrained regression)."""
-        X = self.features(rows)
-        pen = self.penalty(aug_ratio)
-        keep = np.ones(X.shape[1], dtype=bool)
-        zcols = [self.n_onehot + k for k, name in enumerate(self.dense_names) if name.startswith("zero_shot")]
-        while True:
-            fit = fit_ridge(X[:, keep], y, lambdas=lambdas, penalty=pen[keep])
-            coef = np.zeros(X.shape[1])
-            coef[keep] = fit.coef
-            neg = [j for j in zcols if keep[j] and coef[j] < 0] if nonneg else []
-            if not neg:
-                break
-            keep[neg] = False
-        self.fit_, self.keep_ = fit, keep
-        self.dropped_ = [self.dense_names[j - self.n_onehot] for j in zcols if not keep[j]]
-        if regressor == "gp":  # a GP on the features ridge kept (so the zero-shot signs are checked the same way)
-            self.fit_ = fit_gp(X[:, keep], y)
-        elif regressor != "ridge":
+            aug_ratio: float = 1e-3, ratios: Sequence[float] | None = None, select: bool = True,
+            candidates: Sequence[FeatureSet] | None = None, nonneg: bool = True,
+            regressor: str = "ridge", criterion: str = "loo") -> "FewShotModel":
+        """Fit on ``rows`` (labels ``y``).
+
+        ``select=True``: every design in ``candidates`` (default :meth:`candidates` with ``ratios``,
+        default ``(aug_ratio, 0.1)``) is fitted with its λ chosen by exact leave-one-out CV on the training
+        rows, and the (design, λ) of least LOO mean squared error is kept (ties: the simpler design, the
+        stronger λ). ``select=False``: all available blocks and zero-shot columns, ratio ``aug_ratio``.
+        ``nonneg``: a zero-shot column whose fitted weight is negative is dropped from that design and
+        the rest refitted: the scores are oriented so that higher means fitter, and with a handful of
+        noisy labels a negative weight is far more often noise than an anti-correlated predictor
+        (``nonneg=False`` is Hsu et al.'s unconstrained regression). ``regressor="gp"``: :func:`fit_gp`
+        on the chosen design's features instead of the ridge."""
+        rows = np.asarray(rows, dtype=int)
+        y = np.asarray(y, dtype=float)
+        if regressor not in ("ridge", "gp"):
             raise ValueError(f"unknown regressor {regressor!r} (ridge | gp)")
+        vocab = self.pair_vocab(rows)
+        if not select:
+            cands = [FeatureSet(self.blocks, tuple(range(self.n_zero_shot)), float(aug_ratio))]
+        elif candidates is not None:
+            cands = list(candidates)
+        else:
+            cands = self.candidates(ratios if ratios is not None else
+                                    tuple(dict.fromkeys((float(aug_ratio),) + DEFAULT_RATIOS[1:])))
+        if not cands:
+            raise ValueError("no features: enable an indicator block or give zero-shot scores")
+        best, seen, self.cv_ = None, set(), []
+
+        def consider(fs):
+            nonlocal best
+            fs, fit = self._fit_design(rows, y, fs, vocab, lambdas, nonneg, criterion)
+            if fs in seen:
+                return
+            seen.add(fs)
+            if not fit.loo_mse:
+                err = float("nan")
+            else:  # smaller is better
+                err = fit.loo_mse[fit.lam] if criterion == "loo" else -fit.log_evidence[fit.lam]
+            self.cv_.append((fs, fit.lam, err))
+            if best is None or err < best[2]:
+                best = (fs, fit, err)
+
+        for fs in cands:
+            consider(fs)
+        pair_blocks = [b for b in ("pairs", "sitepairs") if b in self.blocks]
+        if select and candidates is None and pair_blocks:
+            # second stage: the pair blocks on top of the first stage's choice (each subset), kept only when
+            # they lower the criterion too (the pair designs are the large ones: this keeps the count small)
+            first = best[0]
+            for extra in _subsets(pair_blocks, nonempty=True):
+                consider(FeatureSet(tuple(b for b in self.blocks if b in first.blocks or b in extra),
+                                    first.zero_shot, first.ratio))
+        self.choice_, self.vocab_ = best[0], vocab
+        self.fit_ = best[1]
+        self.dropped_ = [self.dense_names[k] for k in range(self.n_zero_shot) if k not in best[0].zero_shot]
+        if regressor == "gp":
+            self.fit_ = fit_gp(self.design(rows)[0], y)
         return self
 
-    def predict(self, rows: Sequence[int] | None = None, *, with_sd: bool = True, chunk: int = 4096):
+    def predict(self, rows: Sequence[int] | None = None, *, with_sd: bool = True, chunk: int = 2048):
         """Predictions for ``rows`` (default all): ``mean`` or ``(mean, sd, pred_sd)``."""
         if self.fit_ is None:
             raise RuntimeError("fit first")
         rows = np.arange(len(self.mutants)) if rows is None else np.asarray(rows, dtype=int)
-        outs = [self.fit_.predict(self.features(rows[s:s + chunk])[:, self.keep_], with_sd=with_sd)
+        outs = [self.fit_.predict(self.design(rows[s:s + chunk])[0], with_sd=with_sd)
                 for s in range(0, len(rows), chunk)]
         if not outs:
             return (np.zeros(0),) * 3 if with_sd else np.zeros(0)
@@ -374,12 +599,15 @@ class FewShotModel:
 
 
 def fit_fewshot(wt: str, mutants: Sequence[str], train_rows: Sequence[int], y_train: np.ndarray,
-                zero_shot: np.ndarray | None = None, *, one_hot: bool = True, site: bool = False, offset: int = 0,
-                lambdas: Sequence[float] = DEFAULT_LAMBDAS, aug_ratio: float = 1e-3, nonneg: bool = True
-                ) -> FewShotModel:
+                zero_shot: np.ndarray | None = None, *, one_hot: bool = True, site: bool = False, aa: bool = False,
+                pairs: bool = False, sitepairs: bool = False, offset: int = 0,
+                lambdas: Sequence[float] = DEFAULT_LAMBDAS, aug_ratio: float = 1e-3, select: bool = True,
+                nonneg: bool = True, regressor: str = "ridge") -> FewShotModel:
     """Fit the augmented regression on ``train_rows`` of ``mutants`` (labels ``y_train``)."""
-    return FewShotModel(wt, mutants, zero_shot, one_hot=one_hot, site=site, offset=offset).fit(
-        train_rows, y_train, lambdas=lambdas, aug_ratio=aug_ratio, nonneg=nonneg)
+    return FewShotModel(wt, mutants, zero_shot, one_hot=one_hot, site=site, aa=aa, pairs=pairs,
+                        sitepairs=sitepairs, offset=offset).fit(
+        train_rows, y_train, lambdas=lambdas, aug_ratio=aug_ratio, select=select, nonneg=nonneg,
+        regressor=regressor)
 
 
 # ============================================================================ metrics
@@ -414,14 +642,15 @@ def ndcg_top(y_true: np.ndarray, y_pred: np.ndarray, frac: float = 0.1) -> float
 
 def learning_curve(wt: str, mutants: Sequence[str], y: np.ndarray, zero_shot: np.ndarray | None = None, *,
                    sizes: Sequence[int] = (8, 32, 128, 512, 2048), splits: int = 5, seed: int = 0,
-                   one_hot: bool = True, site: bool = False, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
-                   aug_ratio: float = 1e-3, nonneg: bool = True, max_test: int | None = None) -> list[dict]:
+                   one_hot: bool = True, site: bool = False, aa: bool = False, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+                   aug_ratio: float = 1e-3, select: bool = True, nonneg: bool = True, max_test: int | None = None
+                   ) -> list[dict]:
     """Train on ``size`` random labelled variants, evaluate on the rest (or ``max_test`` of them),
     ``splits`` times per size; rows ``{size, split, spearman, ndcg10, lam, seconds}``. Sizes that leave
     fewer than 20 % of the variants to test on are skipped."""
     import time
     y = np.asarray(y, dtype=float)
-    model = FewShotModel(wt, mutants, zero_shot, one_hot=one_hot, site=site)
+    model = FewShotModel(wt, mutants, zero_shot, one_hot=one_hot, site=site, aa=aa)
     n = len(y)
     rng = np.random.default_rng(seed)
     out = []
@@ -434,7 +663,7 @@ def learning_curve(wt: str, mutants: Sequence[str], y: np.ndarray, zero_shot: np
             if max_test is not None and len(te) > max_test:
                 te = te[:max_test]
             t0 = time.perf_counter()
-            model.fit(tr, y[tr], lambdas=lambdas, aug_ratio=aug_ratio, nonneg=nonneg)
+            model.fit(tr, y[tr], lambdas=lambdas, aug_ratio=aug_ratio, select=select, nonneg=nonneg)
             pred = model.predict(te, with_sd=False)
             dt = time.perf_counter() - t0
             out.append({"size": int(size), "split": s, "spearman": spearman(pred, y[te]),

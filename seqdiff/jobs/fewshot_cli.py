@@ -24,18 +24,26 @@ def add_fewshot_args(p) -> None:
     g = p.add_argument_group("few-shot scoring (with measured variants)")
     g.add_argument("--train-labels", metavar="CSV", default=None,
                    help="measured variants (a mutant column and a measurement column): fit a ridge regression "
-                        "on one-hot substitutions plus the model's zero-shot score(s) (Hsu et al. 2022), the "
-                        "strength chosen by leave-one-out CV, and predict --variants (default: every single "
-                        "mutant) with an uncertainty. One-hot effects are additive over the substitutions of a "
-                        "multi-mutant; the zero-shot feature carries whatever joint effect its method has "
-                        "(--multi). --method none: one-hot ridge alone, no model")
+                        "on one-hot substitutions (and the other --fewshot-features) plus the model's zero-shot "
+                        "score(s) (Hsu et al. 2022), which features and the strength chosen by leave-one-out CV "
+                        "on the measured variants, and predict --variants (default: every single mutant) with an "
+                        "uncertainty. One-hot effects are additive over the substitutions of a multi-mutant; "
+                        "epistasis enters through the pairs/sitepairs features and the zero-shot score's joint "
+                        "effect (--multi). --method none: no model score")
     g.add_argument("--label-column", default=None,
                    help="the measurement column of --train-labels (default: fitness, score, y, label, "
                         "measurement, value, activity or stability, else the only numeric column)")
-    g.add_argument("--fewshot-features", default="onehot,site,blosum62",
+    g.add_argument("--fewshot-features", default="onehot,site,aa,blosum62",
                    help="comma-separated regression features besides the model's zero-shot score(s): onehot "
-                        "(one weight per substitution), site (one per mutated position), blosum62 (the "
-                        "substitution-matrix score, as a second augmented feature)")
+                        "(one weight per substitution), site (one per mutated position), aa (one per substituted-to "
+                        "letter), pairs (one per pair of substitutions seen together in a measured multi-mutant: "
+                        "epistasis), sitepairs (one per pair of positions mutated together in a measured variant), "
+                        "blosum62 (the substitution-matrix score, as a second zero-shot feature). With "
+                        "--fewshot-selection cv (default) these are what cross-validation may use")
+    g.add_argument("--fewshot-selection", choices=["cv", "none"], default="cv",
+                   help="cv: choose which features to use (one-hot plus any of site/aa, any of the zero-shot "
+                        "scores, then pairs/sitepairs on top) by leave-one-out error on the measured variants; "
+                        "none: use all of --fewshot-features")
     g.add_argument("--regressor", choices=["ridge", "gp"], default="ridge",
                    help="ridge (closed form, strength by leave-one-out CV; the benchmarked default) or gp (a "
                         "Gaussian process with an RBF kernel on the same features, noise and signal by marginal "
@@ -76,7 +84,7 @@ def score_fewshot(args) -> int:
     from ..data import read_fasta
     from ..atomic import write_atomic
     from ..cli.jobs import _load, check_outputs
-    from .fewshot import FewShotModel, loo_residuals, read_labels
+    from .fewshot import FewShotModel, read_labels
     from .variants import read_variants, single_mutant_scan
 
     if args.fasta:
@@ -105,9 +113,10 @@ def score_fewshot(args) -> int:
     if "none" in methods and use_model:
         raise ValueError("--method none cannot be combined with other methods")
     feats = {f.strip() for f in args.fewshot_features.split(",") if f.strip()}
-    unknown = feats - {"onehot", "site", "blosum62"}
+    known = ("onehot", "site", "aa", "pairs", "sitepairs", "blosum62")
+    unknown = feats - set(known)
     if unknown:
-        raise ValueError(f"--fewshot-features: unknown {', '.join(sorted(unknown))} (onehot, site, blosum62)")
+        raise ValueError(f"--fewshot-features: unknown {', '.join(sorted(unknown))} ({', '.join(known)})")
     union = list(dict.fromkeys(list(labels["mutant"]) + list(targets["mutant"])))
     index = {m: i for i, m in enumerate(union)}
     Z = None
@@ -133,14 +142,16 @@ def score_fewshot(args) -> int:
         b = np.asarray(blosum62_scores(wt, union), dtype=float)[:, None]
         Z = b if Z is None else np.hstack([Z, b])
         zcols = zcols + ["blosum62"]
-    if not feats & {"onehot", "site"} and Z is None:
-        raise ValueError("no features: give --fewshot-features onehot/site/blosum62 or a model --method")
-    fs = FewShotModel(wt, union, Z, one_hot="onehot" in feats, site="site" in feats)
+    if not feats - {"blosum62"} and Z is None:
+        raise ValueError("no features: give --fewshot-features onehot/site/aa/blosum62 or a model --method")
+    fs = FewShotModel(wt, union, Z, one_hot="onehot" in feats, site="site" in feats, aa="aa" in feats,
+                      pairs="pairs" in feats, sitepairs="sitepairs" in feats)
     train_rows = np.array([index[m] for m in labels["mutant"]], dtype=int)
     y = labels["y"].to_numpy(dtype=float)
     if len(y) < 2:
         raise ValueError(f"{args.train_labels}: few-shot fitting needs at least 2 measured variants, got {len(y)}")
-    fs.fit(train_rows, y, aug_ratio=args.aug_ratio, regressor=args.regressor)
+    fs.fit(train_rows, y, aug_ratio=args.aug_ratio, regressor=args.regressor,
+           select=args.fewshot_selection == "cv")
     rows = np.array([index[m] for m in targets["mutant"]], dtype=int)
     mean, sd, pred_sd = fs.predict(rows)
     res = targets.copy()
@@ -157,20 +168,20 @@ def score_fewshot(args) -> int:
         if c in res:
             res = res.drop(columns=c)
     write_atomic(out, res.to_csv(index=False, lineterminator="\n"))
-    feats = " + ".join([f for f in ("onehot", "site") if f in feats] + zcols)
-    if fs.dropped_:
+    design = fs.choice_.label(zcols)
+    how = "chosen by leave-one-out CV" if args.fewshot_selection == "cv" else "as given"
+    if fs.dropped_ and args.fewshot_selection == "none":
         names = {f"zero_shot_{k + 1}": c for k, c in enumerate(zcols)}
-        feats += f"; dropped for a negative weight: {', '.join(names[d] for d in fs.dropped_)}"
+        design += f"; dropped for a negative weight: {', '.join(names[d] for d in fs.dropped_)}"
+    ridge = fs.cv_[[c[0] for c in fs.cv_].index(fs.choice_)]
+    lam, loo = ridge[1], ridge[2]
     if args.regressor == "ridge":
-        X = fs.features(train_rows)[:, fs.keep_]
-        loo = y - loo_residuals(X, y, fs.fit_.lam, fs.penalty(args.aug_ratio)[fs.keep_])
-        rmse = float(np.sqrt(np.mean((loo - y) ** 2)))
-        print(f"fitted ridge on {len(y)} measured variants ({feats}): lambda {fs.fit_.lam:.3g} by leave-one-out "
-              f"CV, LOO RMSE {rmse:.3g} (labels sd {y.std():.3g}), noise sd {np.sqrt(fs.fit_.sigma2):.3g}",
-              file=sys.stderr)
+        print(f"fitted ridge on {len(y)} measured variants: features {design} ({how}), lambda {lam:.3g} by "
+              f"leave-one-out CV, LOO RMSE {np.sqrt(loo):.3g} (labels sd {y.std():.3g}), noise sd "
+              f"{np.sqrt(fs.fit_.sigma2):.3g}", file=sys.stderr)
     else:
-        print(f"fitted a GP on {len(y)} measured variants ({feats}): signal sd {np.sqrt(fs.fit_.signal):.3g}, "
-              f"noise sd {np.sqrt(fs.fit_.noise):.3g} by marginal likelihood (labels sd {y.std():.3g})",
-              file=sys.stderr)
+        print(f"fitted a GP on {len(y)} measured variants: features {design} ({how}, by ridge LOO), signal sd "
+              f"{np.sqrt(fs.fit_.signal):.3g}, noise sd {np.sqrt(fs.fit_.noise):.3g} by marginal likelihood "
+              f"(labels sd {y.std():.3g})", file=sys.stderr)
     print(f"wrote {len(res)} rows to {out} (columns: {', '.join(zcols + ['fewshot_pred', 'fewshot_sd', 'fewshot_pred_sd'])})")
     return 0
