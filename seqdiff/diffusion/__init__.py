@@ -7,8 +7,7 @@ loss speaks. Names are imported lazily (on first use), so the torch-free declara
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "likelihood": ("ELBOResult", "bits_per_token", "elbo", "t_grid"),
@@ -25,19 +24,4 @@ _EXPORTS = {
     "schedules": ("SCHEDULES", "Cosine", "DiscreteSchedule", "Geometric", "Linear", "LogLinear",
                   "PerTokenPolynomial", "Polynomial", "Schedule", "build_schedule"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

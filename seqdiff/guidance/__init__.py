@@ -8,8 +8,7 @@ without loading torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
 #: how classifier-free guidance mixes the two predictions (see :mod:`seqdiff.guidance.cfg`)
 CFG_MODES = ("auto", "transition", "x0")
@@ -20,15 +19,5 @@ _EXPORTS = {
     "rewards": ("REWARDS", "Reward", "parse_reward", "reward_names"),
     "smc": ("SMCResult", "best_of_n", "best_of_n_law", "smc_sample", "tilt_log_potential"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = ["CFG_MODES", "CG_METHODS", *sorted(_WHERE)]
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+_names, __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+__all__ = ["CFG_MODES", "CG_METHODS", *_names]

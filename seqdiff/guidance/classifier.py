@@ -37,6 +37,7 @@ from torch import Tensor
 
 __all__ = ["classifier_guided", "ClassifierX0", "single_change_log_probs", "first_order_log_probs", "CG_METHODS"]
 
+from .cfg import _Wrapper  # noqa: E402  (delegates the denoiser's attributes)
 from . import CG_METHODS  # noqa: E402  (torch-free, in the package for the command line's help)
 
 
@@ -115,7 +116,7 @@ def classifier_guided(sampler, classifier, cls: int, gamma: float = 1.0, method:
     return s
 
 
-class ClassifierX0:
+class ClassifierX0(_Wrapper):
     """Classifier guidance of the clean-data prediction (masked process; any sampler, including
     confidence-ordered decoding): at each masked position the prediction ``p(x_0^i = a | z_t)`` is
     tilted by ``(p(c | z_t^{i←a}) / p(c | z_t))^γ`` and renormalised — the token law of a reveal in
@@ -138,15 +139,6 @@ class ClassifierX0:
         if not (gamma >= 0 and math.isfinite(gamma)):
             raise ValueError(f"the guidance weight γ must be ≥ 0, got {gamma}")
         self.inner, self.classifier, self.gamma, self.method, self.process = inner, classifier, float(gamma), method, process
-
-    def __getattr__(self, name: str):
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    @property
-    def accepts_fixed(self) -> bool:
-        return bool(getattr(self.inner, "accepts_fixed", False))
 
     def __call__(self, x: Tensor, t: Tensor, fixed: Tensor | None = None) -> Tensor:
         out = self.inner(x, t, fixed=fixed) if fixed is not None and self.accepts_fixed else self.inner(x, t)

@@ -12,8 +12,7 @@ torch (the corpus fetcher uses it).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "template": (
@@ -24,19 +23,4 @@ _EXPORTS = {
         "single_mutant_scan", "blosum62_score", "blosum62_scores", "BLOSUM62", "BLOSUM62_ALPHABET",
     ),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    mod = _WHERE.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'seqdiff.jobs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return list(__all__)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
