@@ -18,7 +18,7 @@ Every finished row is appended to ``--out`` (JSON lines) at once, so an interrup
 it measured and ``--resume`` skips those rows. ``--table`` prints the markdown tables from a file.
 
     python benchmarks/bench_samplers.py --domains smiles --num 300 --threads 2
-    python benchmarks/bench_samplers.py --domains text --ref-model runs/text-ar/model.pt
+    python benchmarks/bench_samplers.py --domains text     # scored by benchmarks/models/text-ar.pt
     python benchmarks/bench_samplers.py --table benchmarks/results/samplers.jsonl
 """
 
@@ -65,6 +65,9 @@ SETTINGS = [
     ("confidence prob polish 0.4 repair", "confidence", {"confidence": "prob", "polish": 0.4, "repair": True}),
 ]
 STEPS = (16, 32, 64, 128, 256)
+#: the AR baseline that scores text samples (the text recipe with `model.arch=ar`, 500 steps;
+#: benchmarks/models/README.md)
+REF_MODEL = ROOT / "benchmarks" / "models" / "text-ar.pt"
 #: (reference = test split, training set for novelty, a second held-out split for the data's own row)
 HELD_OUT = {"smiles": ("moses/test.smi.gz", "moses/train.smi.gz", "moses/valid.smi.gz"),
             "text": ("text8_wiki/test.txt", None, "text8_wiki/valid.txt"),
@@ -148,7 +151,9 @@ def main(argv=None) -> int:
     p.add_argument("--num", type=int, default=200, help="samples per row")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ref-model", default=None, help="AR baseline for text generative perplexity")
+    p.add_argument("--ref-model", default=str(REF_MODEL),
+                   help="AR baseline for text generative perplexity (default: the shipped one, "
+                        "benchmarks/models/text-ar.pt; 'none' to skip)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "samplers.jsonl"))
     p.add_argument("--resume", action="store_true", help="skip rows already in --out")
@@ -169,7 +174,8 @@ def main(argv=None) -> int:
                 r = json.loads(line)
                 done.add((r["domain"], r["setting"], r["steps"], r["num"]))
     settings = [s for s in SETTINGS if args.settings is None or s[0] in args.settings]
-    ref_model = load_model(args.ref_model) if args.ref_model else None
+    use_ref = "text" in args.domains and args.ref_model and args.ref_model.lower() != "none"
+    ref_model = load_model(args.ref_model) if use_ref else None
     for domain in args.domains:
         path = models.get(domain) or str(resolve_model(domain))
         model = load_model(path)

@@ -2,6 +2,8 @@
 defaults in model files, infill with every masked sampler keeping the template's letters, and the
 shipped SMILES model's own settings."""
 
+import math
+
 import pandas as pd
 import pytest
 import torch
@@ -130,3 +132,15 @@ def test_smiles_syntax_check_flags_only_broken_strings_and_repair_uses_it(models
     assert not (out == shipped.process.mask_id).any()
     with pytest.raises(ValueError, match="no syntax check|has none"):
         load_model(models["dna"]).build_sampler("confidence", 8, polish=0.25, repair=True)
+
+
+def test_shipped_text_reference_scores_the_shipped_text_models_alphabet():
+    """The AR baseline behind the text rows of the sampler benchmark is a causal model over the same
+    characters as the shipped text model, and it is better than chance on held-out text."""
+    ref = load_model(ROOT / "benchmarks" / "models" / "text-ar.pt")
+    text = load_model(resolve_model("text"))
+    assert ref.is_ar and ref.tokenizer.to_dict() == text.tokenizer.to_dict()
+    sample = (ROOT / "datasets" / "text8_wiki" / "test.txt").read_text()[:128]
+    ids = torch.tensor([ref.tokenizer.encode(sample)])
+    bits = float(ref.nll(ids).nats.sum()) / math.log(2) / ids.shape[1]
+    assert bits < 0.7 * math.log2(27)
