@@ -239,6 +239,14 @@ _SECTIONS = {f.name: f.type for f in fields(TrainConfig)}
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
+def _check_bins(source: str, section: str, bins, quantiles) -> None:
+    """A labelled section's binning: ``bins`` increasing numbers, or ``quantiles`` ≥ 0, not both."""
+    if bins is not None and (not bins or any(not _type_ok(b, float) for b in bins) or list(bins) != sorted(set(bins))):
+        raise ConfigError(f"{source}: `{section}.bins` must be increasing numbers, got {bins!r}")
+    if quantiles < 0 or (quantiles and bins):
+        raise ConfigError(f"{source}: `{section}.quantiles` must be ≥ 0 and not given with `{section}.bins`")
+
+
 def _type_ok(value: Any, tp: Any) -> bool:
     if tp is Any or tp == "Any":
         return True
@@ -328,11 +336,7 @@ def _validate(cfg: TrainConfig, source: str) -> None:
     c = cfg.condition
     if not 0 <= c.dropout < 1:
         raise ConfigError(f"{source}: `condition.dropout` must be in [0, 1)")
-    if c.bins is not None and (not c.bins or any(not _type_ok(b, float) for b in c.bins)
-                               or list(c.bins) != sorted(set(c.bins))):
-        raise ConfigError(f"{source}: `condition.bins` must be increasing numbers, got {c.bins!r}")
-    if c.quantiles < 0 or (c.quantiles and c.bins):
-        raise ConfigError(f"{source}: `condition.quantiles` must be ≥ 0 and not given with `condition.bins`")
+    _check_bins(source, "condition", c.bins, c.quantiles)
     if c.classes is not None and (len(c.classes) < 1 or len(set(map(str, c.classes))) != len(c.classes)):
         raise ConfigError(f"{source}: `condition.classes` must be distinct names")
     if c.classes and cfg.model.arch == "ar":
@@ -343,11 +347,7 @@ def _validate(cfg: TrainConfig, source: str) -> None:
             raise ConfigError(f"{source}: give `predictor.column` or `condition.column`, not both")
         if not pr.model:
             raise ConfigError(f"{source}: `predictor.model` is required: the diffusion model the predictor will guide")
-    if pr.bins is not None and (not pr.bins or any(not _type_ok(b, float) for b in pr.bins)
-                                or list(pr.bins) != sorted(set(pr.bins))):
-        raise ConfigError(f"{source}: `predictor.bins` must be increasing numbers, got {pr.bins!r}")
-    if pr.quantiles < 0 or (pr.quantiles and pr.bins):
-        raise ConfigError(f"{source}: `predictor.quantiles` must be ≥ 0 and not given with `predictor.bins`")
+    _check_bins(source, "predictor", pr.bins, pr.quantiles)
     if pr.kind == "gaussian" and (pr.bins or pr.quantiles):
         raise ConfigError(f"{source}: `predictor.kind: gaussian` takes no bins (bins make classes)")
     if pr.d_model % pr.n_heads or (pr.d_model // pr.n_heads) % 2:

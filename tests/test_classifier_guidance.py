@@ -375,3 +375,17 @@ def test_recipe_errors_for_predictors(tmp_path):
     with pytest.raises(ValueError, match=r"l.csv: record 2: condition value 'x' is not a number"):
         train(cfg, quiet=True)
     assert not (tmp_path / "o" / "predictor.pt").exists()
+
+
+@pytest.mark.parametrize("section", ["condition", "predictor"])
+def test_recipe_bins_are_checked_alike_for_conditions_and_predictors(section):
+    from seqdiff.training.config import ConfigError
+
+    root = Path(__file__).resolve().parents[1]
+    base = [f"{section}.column=y"] + (["predictor.model=m.pt"] if section == "predictor" else [])
+    recipe = root / "configs" / "tiny" / "smiles.yaml"
+    with pytest.raises(ConfigError, match=rf"`{section}.bins` must be increasing numbers"):
+        load_config(recipe, base + [f"{section}.bins=[3,1]"])
+    with pytest.raises(ConfigError, match=rf"`{section}.quantiles` must be ≥ 0 and not given with `{section}.bins`"):
+        load_config(recipe, base + [f"{section}.bins=[1,3]", f"{section}.quantiles=4"])
+    load_config(recipe, base + [f"{section}.bins=[1,3]"])  # increasing bins alone are fine
