@@ -565,6 +565,15 @@ class RemaskingSampler(MaskedAncestralSampler):
         return None  # re-masking moves revealed tokens too: the dense step
 
 
+def _ranks(key: Tensor, descending: bool) -> Tensor:
+    """The rank of each entry of ``key [B, L]`` within its row (0 = first in the order; ties to the
+    leftmost: a stable sort)."""
+    order = torch.sort(key, dim=-1, descending=descending, stable=True).indices
+    rank = torch.empty_like(order)
+    rank.scatter_(-1, order, torch.arange(key.shape[-1], device=key.device).expand_as(order))
+    return rank
+
+
 class ConfidenceSampler(Sampler):
     """Confidence-ordered parallel decoding for masked models (MaskGIT, Chang et al. 2022; LLaDA's
     low-confidence remasking, Nie et al. 2025; Fast-dLLM's threshold, Wu et al. 2025).
@@ -747,10 +756,7 @@ class ConfidenceSampler(Sampler):
             k = torch.where(state["redrawn"] > 0, k.clamp(max=1), k)
         k = torch.minimum(k, mask_in.sum(-1))
         # the k most confident masked positions per sequence; ties to the leftmost (stable sort)
-        order = torch.sort(conf, dim=-1, descending=True, stable=True).indices
-        rank = torch.empty_like(order)
-        rank.scatter_(-1, order, torch.arange(length, device=x.device).expand(b, -1))
-        reveal = (rank < k[:, None]) & mask
+        reveal = (_ranks(conf, descending=True) < k[:, None]) & mask
         new = x.clone()
         sel = reveal.reshape(-1)[flat]
         if draw_first:
@@ -785,10 +791,7 @@ class ConfidenceSampler(Sampler):
             if fixed is not None:
                 sus = sus & ~fixed
             cap = (self.polish_steps - state["redrawn"]).clamp(max=n - 1 - i)
-            key = rec.masked_fill(~sus, math.inf)
-            order = torch.sort(key, dim=-1, stable=True).indices
-            rank = torch.empty_like(order)
-            rank.scatter_(-1, order, torch.arange(new.shape[1], device=new.device).expand(new.shape[0], -1))
+            rank = _ranks(rec.masked_fill(~sus, math.inf), descending=False)
             pick = sus & (rank < cap[:, None]) & ready[:, None]
             if bool(pick.any()):
                 if "banned" not in state:
