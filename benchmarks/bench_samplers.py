@@ -63,6 +63,10 @@ SETTINGS = [
                                                                 "polish_temperature": 0.5}),
     ("confidence prob polish 0.25 repair", "confidence", {"confidence": "prob", "polish": 0.25, "repair": True}),
     ("confidence prob polish 0.4 repair", "confidence", {"confidence": "prob", "polish": 0.4, "repair": True}),
+    ("confidence prob noise 0.1 polish 0.25 repair", "confidence", {"confidence": "prob", "noise": 0.1, "polish": 0.25,
+                                                                    "repair": True}),
+    ("confidence prob noise 0.2 polish 0.25 repair", "confidence", {"confidence": "prob", "noise": 0.2, "polish": 0.25,
+                                                                    "repair": True}),
 ]
 STEPS = (16, 32, 64, 128, 256)
 #: the AR baseline that scores text samples (the text recipe with `model.arch=ar`, 500 steps;

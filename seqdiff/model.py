@@ -192,8 +192,10 @@ class SeqDiffModel(nn.Module):
         return sampler
 
     def syntax_check(self) -> Callable[[Tensor], Tensor]:
-        """``check(x [B, L]) -> bool [B, L]``: the tokens the domain's syntax check flags (see
-        :attr:`seqdiff.domains.Domain.syntax_suspects`); a ``ValueError`` for a domain without one."""
+        """``check(x [B, L]) -> long [B, L]``: the tokens the domain's check flags, as a group number
+        per position (``-1``: not flagged; the tokens of one group are one fault, of which the sampler
+        re-draws the least confident; see :attr:`seqdiff.domains.Domain.syntax_suspects`); a
+        ``ValueError`` for a domain without a check."""
         from .domains import get_domain
 
         check = get_domain(self.domain).syntax_suspects
@@ -208,11 +210,10 @@ class SeqDiffModel(nn.Module):
                 names[i] = ""
 
         def suspects(x: Tensor) -> Tensor:
-            out = torch.zeros(x.shape, dtype=torch.bool)
+            out = torch.full(x.shape, -1, dtype=torch.long)
             for r, row in enumerate(x.tolist()):
-                where = check([names.get(i, "") for i in row])
-                if where:
-                    out[r, where] = True
+                for g, item in enumerate(check([names.get(i, "") for i in row])):
+                    out[r, list(item) if isinstance(item, (tuple, list)) else item] = g
             return out.to(x.device)
         return suspects
 

@@ -10,6 +10,7 @@ import torch
 
 from seqdiff.diffusion import SAMPLERS
 from seqdiff.domains import read_samples
+from seqdiff.jobs.evaluate import read_sequences
 from seqdiff.jobs.generate import infill, sample_job
 from seqdiff.model import load_model
 from seqdiff.pretrained import resolve_model
@@ -127,11 +128,47 @@ def test_smiles_syntax_check_flags_only_broken_strings_and_repair_uses_it(models
     s = shipped.build_sampler("confidence", 16, polish=0.25, repair=True)
     assert s.suspects is not None
     ids = torch.tensor([shipped.tokenizer.encode("CC(C") + [shipped.tokenizer.pad_id] * 2])
-    assert s.suspects(ids).nonzero()[:, 1].tolist() == [2]
+    assert (s.suspects(ids) >= 0).nonzero()[:, 1].tolist() == [2]
     out = shipped.generate(4, 16, steps=16, polish=0.25, repair=True, generator=torch.Generator().manual_seed(0))
     assert not (out == shipped.process.mask_id).any()
     with pytest.raises(ValueError, match="no syntax check|has none"):
         load_model(models["dna"]).build_sampler("confidence", 8, polish=0.25, repair=True)
+
+
+def test_smiles_chemistry_check_points_at_the_atom_rdkit_rejects():
+    """Past the grammar, the SMILES check reports what RDKit's chemistry check finds in the parsed
+    molecule, at the token of the atom: an atom over its valence, an aromatic atom outside a ring, and
+    an aromatic system that cannot be kekulised — its aromatic heteroatoms if any, else all its atoms,
+    as one group (one of them must change). Every flagged string fails RDKit; held-out MOSES molecules
+    are never flagged; grammar errors come first. The model's check turns groups into group numbers."""
+    from rdkit import Chem, RDLogger
+
+    from seqdiff.domains.smiles import smiles_suspects
+    from seqdiff.tokenizers.smiles import tokenize_smiles
+
+    RDLogger.DisableLog("rdApp.*")
+    cases = {"CC(C)(C)(C)C": [1],                 # a carbon with five bonds
+             "C[N+](C)(C)(C)C": [1],              # a bracket atom over its valence
+             "CCc": [2],                          # aromatic, in no ring
+             "c1ccnc1": [4],                      # pyrrole written without its H: the n
+             "c1ccc2n[nH]cnc2c1": [(6, 9)],       # a fused system: its two plain n, one group
+             "c1cccc1": [(0, 2, 3, 4, 5)],        # five aromatic carbons: any one of them
+             "CC(C": [2],                         # grammar first (no RDKit needed)
+             "O=C(Nc1ccccc1)c1ccc(Cl)cc1": [], "c1cc[nH]c1": [], "C[NH3+]": []}
+    for smi, expect in cases.items():
+        got = smiles_suspects(tokenize_smiles(smi))
+        assert got == expect, (smi, got)
+        assert (Chem.MolFromSmiles(smi) is None) == bool(got), smi
+    held = read_sequences(ROOT / "datasets" / "moses" / "test.smi.gz", "smiles", 300)
+    assert len(held) == 300 and not any(smiles_suspects(tokenize_smiles(m)) for m in held)
+    shipped = load_model(resolve_model("smiles"))
+    check = shipped.syntax_check()
+    tok = shipped.tokenizer
+    rows = [tok.encode(m) for m in ("c1cccc1", "CC(C)(C)(C)C", "CCO")]
+    width = max(map(len, rows))
+    groups = check(torch.tensor([r + [tok.pad_id] * (width - len(r)) for r in rows]))
+    assert groups[0].tolist()[:7] == [0, -1, 0, 0, 0, 0, -1] and groups[1].tolist()[:2] == [-1, 0]
+    assert (groups[1, 2:] == -1).all() and (groups[2] == -1).all()
 
 
 def test_shipped_text_reference_scores_the_shipped_text_models_alphabet():

@@ -544,3 +544,50 @@ def test_repair_redraws_flagged_tokens_first_within_the_budget_and_never_a_fixed
         ConfidenceSampler(proc, sch, steps=8, repair=True)
     with pytest.raises(ValueError, match="syntax check"):
         ConfidenceSampler(proc, sch, steps=8, polish=0.25, repair=True).sample(Fixed(), 2, length)
+
+
+def test_one_per_group_keeps_the_least_confident_allowed_token_of_each_group():
+    """A check may report a fault as a group of tokens, one of which must change: only the least
+    confident allowed token of each group is re-drawn (ties to the leftmost); a boolean check keeps
+    every flagged allowed token (each its own fault)."""
+    from seqdiff.diffusion.samplers import _one_per_group
+
+    flags = torch.tensor([[0, 0, -1, 1, 1, 0], [2, -1, 2, 0, -1, -1], [-1] * 6])
+    conf = torch.tensor([[0.5, 0.2, 0.1, 0.9, 0.9, 0.3], [0.4, 0.0, 0.4, 0.7, 0.1, 0.2], [0.1] * 6],
+                        dtype=torch.float64)
+    allowed = torch.ones(3, 6, dtype=torch.bool)
+    allowed[0, 1] = False  # fixed: the group's next least confident (position 5) is taken
+    got = _one_per_group(flags, conf, allowed)
+    want = torch.zeros(3, 6, dtype=torch.bool)
+    want[0, 5] = want[0, 3] = True       # group 0 → pos 5 (0.3 < 0.5); group 1 tie 0.9/0.9 → leftmost
+    want[1, 0] = want[1, 3] = True       # group 2 tie 0.4/0.4 → leftmost; group 0 alone
+    assert torch.equal(got, want)
+    assert torch.equal(_one_per_group(flags >= 0, conf, allowed), (flags >= 0) & allowed)
+
+
+def test_repair_with_a_grouped_fault_changes_one_token_at_a_time():
+    """A fault reported as a group ("at most one 0": every 0 in one group, flagged when there are two
+    or more) is mended one token per round. The denoiser prefers 0 (0.6 / 0.4) and the polish re-draws
+    take the argmax (polish temperature 0), so every polish re-draw makes a 0 and repair must undo all
+    but one: every row ends with exactly one 0. The same check read as "every 0 is its own fault"
+    (boolean) re-draws them all and leaves rows with none."""
+    proc, sch = Absorbing(3), Linear()
+    length, num, steps = 6, 1_000, 30
+    lp = torch.full((length, proc.vocab_size), -1e6)
+    lp[:, 0], lp[:, 1] = math.log(0.6), math.log(0.4)
+    Fixed = fixed_denoiser(torch.log_softmax(lp, -1))
+
+    def at_most_one_zero(x):
+        zero = x == 0
+        return torch.where(zero & (zero.sum(-1, keepdim=True) >= 2), 0, -1)
+
+    zeros = {}
+    for kind, check in (("group", at_most_one_zero), ("bool", lambda x: at_most_one_zero(x) >= 0)):
+        s = ConfidenceSampler(proc, sch, steps=steps, confidence="random", k_schedule="linear", polish=0.5,
+                              polish_temperature=0.0, repair=True)
+        s.suspects = check
+        out = s.sample(Fixed(), num, length, generator=torch.Generator().manual_seed(2))
+        assert not (out == proc.mask_id).any()
+        zeros[kind] = (out == 0).sum(-1)
+    assert (zeros["group"] == 1).all()
+    assert (zeros["bool"] == 0).double().mean() > 0.3 and int(zeros["bool"].max()) <= 1

@@ -574,6 +574,27 @@ def _ranks(key: Tensor, descending: bool) -> Tensor:
     return rank
 
 
+def _one_per_group(flags: Tensor, conf: Tensor, allowed: Tensor) -> Tensor:
+    """``bool [B, L]``: the flagged positions to re-draw. ``flags`` is ``bool`` (every flagged
+    position its own fault) or a group number per position (``-1``: not flagged; a group is one
+    fault, of which only the least confident allowed position — ``conf`` lowest, ties to the
+    leftmost — is re-drawn)."""
+    if flags.dtype == torch.bool:
+        return flags & allowed
+    sus = (flags >= 0) & allowed
+    if not bool(sus.any()):
+        return sus
+    b, length = flags.shape
+    groups = int(flags.max()) + 1
+    key = torch.arange(b, device=flags.device)[:, None] * groups + flags.clamp_min(0)  # [B, L]: row·groups + group
+    # each flagged position's rank by (confidence, position) in its row; keep the lowest of each group
+    rank = _ranks(conf.masked_fill(~sus, math.inf), descending=False)
+    score = torch.where(sus, rank, length).double()
+    best = torch.full((b * groups,), float(length), dtype=torch.float64, device=flags.device)
+    best.scatter_reduce_(0, key[sus], score[sus], reduce="amin")
+    return sus & (score == best[key])
+
+
 class ConfidenceSampler(Sampler):
     """Confidence-ordered parallel decoding for masked models (MaskGIT, Chang et al. 2022; LLaDA's
     low-confidence remasking, Nie et al. 2025; Fast-dLLM's threshold, Wu et al. 2025).
@@ -597,9 +618,11 @@ class ConfidenceSampler(Sampler):
     denoiser a re-draw is a single-site Gibbs update, which leaves ``p0`` invariant when the site
     is chosen independently of the tokens (``random``); choosing the least confident is biased
     towards correcting likely mistakes (the tests pin both). ``repair`` (with a ``suspects`` check set by the
-    caller: the domain's syntax check) makes the polish phase re-mask, in a fully revealed sequence,
+    caller: the domain's validity check) makes the polish phase re-mask, in a fully revealed sequence,
     every token the check flags (least confident first, as many as steps and polish budget remain;
-    flagged tokens may be re-drawn again) before any least-confident re-draw; re-masked tokens are
+    flagged tokens may be re-drawn again; a check may report a fault as a group of tokens of which
+    one must change — then only the group's least confident token is re-masked, and the check runs
+    again on the next fully revealed sequence) before any least-confident re-draw; re-masked tokens are
     re-drawn one per step, most confident first, each from ``p(x_0^i | the rest)`` with the flagged
     token excluded (a flagged token must change). ``polish_temperature`` draws the
     re-drawn tokens at their own temperature (0: the most probable token given all the others — an
@@ -646,8 +669,9 @@ class ConfidenceSampler(Sampler):
         if self.repair and not self.polish_steps:
             raise ValueError("repair re-draws flagged tokens in the polish phase: give polish > 0 "
                              f"(polish={polish} at {steps} steps leaves no polish step)")
-        #: ``suspects(x [B, L]) -> bool [B, L]``: the tokens a syntax check flags (set by the model
-        #: layer from the domain, e.g. :func:`seqdiff.domains.smiles.syntax_suspects`; used by ``repair``)
+        #: ``suspects(x [B, L]) -> bool [B, L]`` (each flagged token its own fault) or ``long [B, L]``
+        #: (a fault's group number, -1 = none): the tokens a validity check flags (set by the model
+        #: layer from the domain, e.g. :func:`seqdiff.domains.smiles.smiles_suspects`; used by ``repair``)
         self.suspects: Callable[[Tensor], Tensor] | None = None
         super().__init__(process, schedule, steps, "uniform", final, cache, temperature, top_k, top_p)
         if confidence not in CONFIDENCES:
@@ -787,9 +811,7 @@ class ConfidenceSampler(Sampler):
         if not bool(ready.any()):
             return
         if self.repair:  # flagged tokens first: all of them (as steps and budget allow), least confident first
-            sus = self.suspects(new).to(device=new.device, dtype=torch.bool) & ~mask
-            if fixed is not None:
-                sus = sus & ~fixed
+            sus = _one_per_group(self.suspects(new).to(new.device), rec, ~mask if fixed is None else ~mask & ~fixed)
             cap = (self.polish_steps - state["redrawn"]).clamp(max=n - 1 - i)
             rank = _ranks(rec.masked_fill(~sus, math.inf), descending=False)
             pick = sus & (rank < cap[:, None]) & ready[:, None]

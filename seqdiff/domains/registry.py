@@ -98,9 +98,11 @@ class Domain:
         sample_metrics: per-sample metrics for the jobs' CSV, ``sample_metrics(seq) -> dict`` with
             the keys ``sample_columns``; a ``valid`` column makes jobs report validity and
             ``--valid-only`` keep valid outputs only.
-        syntax_suspects: a syntax check of one sample, ``syntax_suspects(tokens) -> positions``: the
-            indices of the tokens that break the domain's grammar (empty when it is well-formed); the
-            confidence sampler's ``repair`` re-draws those first. ``None``: the domain has no grammar.
+        syntax_suspects: a validity check of one sample, ``syntax_suspects(tokens) -> faults``: one
+            item per fault found — the index of the token that must change, or a tuple of indices of
+            which one must change (empty when the sample is well-formed); the confidence sampler's
+            ``repair`` re-draws those first (of a tuple, the least confident token). SMILES: its
+            grammar, then RDKit's valence and aromaticity checks. ``None``: the domain has none.
         reader_options: keyword arguments for :func:`seqdiff.data.read_records` (text: ``mode=lines``).
         layout: the recipe's ``data.layout: auto``: ``window`` (one long stream, cut into rows) or
             ``pad`` (one record per row).
@@ -133,7 +135,7 @@ class Domain:
     tokenizer_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     sample_metrics: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False)
     sample_columns: tuple[str, ...] = ()
-    syntax_suspects: Callable[[Sequence[str]], list[int]] | None = field(default=None, repr=False)
+    syntax_suspects: Callable[[Sequence[str]], list[int | tuple[int, ...]]] | None = field(default=None, repr=False)
     reader_options: dict[str, Any] = field(default_factory=dict, hash=False)
     layout: str = "pad"
     join_lines: bool = False

@@ -343,9 +343,78 @@ def syntax_suspects(tokens: Sequence[str]) -> list[int]:
     return sorted(out)
 
 
+_AROMATIC_HETERO = frozenset("nopsb")
+
+
+def _atom_tokens(tokens: Sequence[str]) -> tuple[str, list[int]]:
+    """The SMILES string the tokens spell (special ``<...>`` tokens and empty names skipped) and,
+    for each atom in order of appearance (= RDKit's atom index), the position of its token — for a
+    bracket atom split into parts, the part holding the element symbol."""
+    from ..tokenizers.smiles import SMILES_TOKEN_REGEX
+
+    text, starts = [], []  # starts[c]: the token position of character c
+    for i, t in enumerate(tokens):
+        if not t or t.startswith("<"):
+            continue
+        text.append(t)
+        starts.extend([i] * len(t))
+    smi = "".join(text)
+    atoms: list[int] = []
+    pos = 0
+    while pos < len(smi):
+        m = SMILES_TOKEN_REGEX.match(smi, pos)
+        if m is None:  # not a SMILES token here (a stray character): skip it
+            pos += 1
+            continue
+        tok = m.group()
+        if tok[0] == "[" or tok[0].isalpha() or tok == "*":
+            where = range(m.start(), m.end())
+            alpha = [c for c in where if smi[c].isalpha() or smi[c] == "*"]
+            atoms.append(starts[alpha[0] if alpha else m.start()])
+        pos = m.end()
+    return smi, atoms
+
+
+def smiles_suspects(tokens: Sequence[str]) -> list[int | tuple[int, ...]]:
+    """The SMILES domain's check for the confidence sampler's ``repair``: the grammar errors of
+    :func:`syntax_suspects` when there are any; otherwise the chemistry RDKit finds in the parsed
+    (unsanitised) molecule, each as the token(s) one of which must change —
+
+    * an atom over its allowed valence: that atom's token;
+    * an aromatic atom outside any ring: that atom's token;
+    * an aromatic system that cannot be kekulised: its aromatic heteroatoms if it has any (an ``n``
+      that should be ``[nH]`` or the reverse is the usual fault), else all its atoms — returned as one
+      group (a tuple): the sampler re-draws only the least confident token of a group.
+
+    Empty when RDKit accepts the molecule or when the string does not parse for a reason the grammar
+    check does not see (nothing to point at)."""
+    bad = syntax_suspects(tokens)
+    if bad:
+        return list(bad)
+    from rdkit import Chem, rdBase
+
+    smi, atoms = _atom_tokens(tokens)
+    if not smi:
+        return []
+    with rdBase.BlockLogs():
+        mol = Chem.MolFromSmiles(smi, sanitize=False)
+        problems = Chem.DetectChemistryProblems(mol) if mol is not None and mol.GetNumAtoms() == len(atoms) else ()
+    out: list[int | tuple[int, ...]] = []
+    for problem in problems:
+        kind = problem.GetType()
+        if kind in ("AtomValenceException", "AtomKekulizeException"):
+            out.append(atoms[problem.GetAtomIdx()])
+        elif kind == "KekulizeException":
+            idx = list(problem.GetAtomIndices())
+            hetero = [a for a in idx if mol.GetAtomWithIdx(a).GetSymbol().lower() in _AROMATIC_HETERO]
+            group = tuple(sorted({atoms[a] for a in (hetero or idx)}))
+            out.append(group[0] if len(group) == 1 else group)
+    return out
+
+
 DOMAIN = Domain(
     name="smiles", letter="SMILES token", tokenizer_kind="smiles", file_format="smi", metrics=smiles_metrics,
-    sample_metrics=smiles_sample_metrics, sample_columns=("valid", "canonical"), syntax_suspects=syntax_suspects,
+    sample_metrics=smiles_sample_metrics, sample_columns=("valid", "canonical"), syntax_suspects=smiles_suspects,
     layout="pad",
     record_options=("randomize_smiles", "canonicalize_smiles", "check_smiles"),
     template=TemplateRules(bracket_spans=False, example="c1ccccc1{3}C(=O)O"),
