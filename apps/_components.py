@@ -511,7 +511,7 @@ def sampler_option_widgets(container, sampler: str, model, key: str, *, kept=Non
     preset = model.sampler_options(sampler)
     values = {}
     # left to the CLI and recipes: cache/final (no effect on what a designer gets), the polish
-    # temperature (its 0 is a value, not "off"); repair only where the domain has a syntax check
+    # temperature (its 0 is a value, not "off"); repair only where the domain has a validity check
     hidden = {"cache", "final", "polish_temperature"}
     if get_domain(model.domain).syntax_suspects is None:
         hidden.add("repair")

@@ -93,14 +93,25 @@ def held_out(domain: str, limit: int):
     return reference, training
 
 
+def row_options(sampler: str, options: dict) -> dict:
+    """Every option of ``sampler`` at its own default under the row's ``options``: a row measures
+    exactly its setting, whatever defaults the model records for its own sampler (a model's recorded
+    options apply to its own sampler when an option is not given)."""
+    from seqdiff.diffusion import SAMPLERS
+
+    full = {k: o.default for k, o in SAMPLERS[sampler].options().items() if o.default is not None}
+    return {**full, **options}
+
+
 def run_row(model, domain, label, sampler, options, steps, num, batch_size, seed, reference, training, ref_model):
     texts, stats = [], {}
+    given = row_options(sampler, options)
     t0 = time.perf_counter()
     for b, start in enumerate(range(0, num, batch_size)):
         n = min(batch_size, num - start)
         g = torch.Generator().manual_seed(seed * 1000 + b)
         length = model.max_len if domain in ("text", "dna") else None
-        ids = model.generate(n, length, sampler=sampler, steps=steps, generator=g, stats=stats, **options)
+        ids = model.generate(n, length, sampler=sampler, steps=steps, generator=g, stats=stats, **given)
         texts += model.decode(ids)
     seconds = time.perf_counter() - t0
     if domain == "text":

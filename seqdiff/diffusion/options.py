@@ -72,9 +72,10 @@ SAMPLER_OPTIONS: dict[str, dict[str, Option]] = {
                                      "all the others (the least confident not yet re-drawn)"),
         "polish_temperature": Option(float, None, "temperature of the polish re-draws (0 = the most probable "
                                                   "token); default: the sampler's temperature"),
-        "repair": Option(bool, False, "in the polish phase, first re-mask the tokens the domain's syntax check "
-                                      "flags (SMILES: unbalanced parentheses, unpaired ring digits) and re-draw "
-                                      "them one per step; needs polish > 0"),
+        "repair": Option(bool, False, "in the polish phase, first re-mask the tokens the domain's validity check "
+                                      "flags (SMILES: unbalanced parentheses, unpaired ring digits, then RDKit's "
+                                      "valence and aromaticity problems) and re-draw them one per step; needs "
+                                      "polish > 0"),
     },
     "multinomial": {},
 }
