@@ -750,12 +750,10 @@ class ConfidenceSampler(Sampler):
                 lp[hit, ban[hit]] = NEG
                 lp[hit] = torch.log_softmax(lp[hit], dim=-1)
         draw_first = self.confidence == "prob"
-        tok = self._draw(lp, generator, last=(i == n - 1)) if draw_first else None
-        polishing = None  # the rows whose masked position is a polish re-draw
+        polishing = None  # the rows whose masked position is a polish re-draw (own temperature)
         if self.polish_steps and self.polish_temperature is not None:
             polishing = (state["redrawn"] > 0)[flat // length]
-            if draw_first and bool(polishing.any()):
-                tok[polishing] = self._draw(lp[polishing], generator, last=False, polish=True)
+        tok = self._draw_rows(lp, polishing, generator, last=(i == n - 1)) if draw_first else None
         raw = self.scores(lp, tok, generator)
         conf = torch.full((b * length,), -math.inf, dtype=torch.float64, device=x.device)
         conf[flat] = self._noised(raw, i, n, generator) if self.order_noise > 0 else raw
@@ -785,12 +783,9 @@ class ConfidenceSampler(Sampler):
         sel = reveal.reshape(-1)[flat]
         if draw_first:
             chosen = tok[sel]
-        elif polishing is not None and bool(polishing[sel].any()):
-            chosen = self._draw(lp[sel], generator, last=(i == n - 1))
-            p_sel = polishing[sel]
-            chosen[p_sel] = self._draw(lp[sel][p_sel], generator, last=False, polish=True)
         else:
-            chosen = self._draw(lp[sel], generator, last=(i == n - 1))
+            chosen = self._draw_rows(lp[sel], None if polishing is None else polishing[sel], generator,
+                                     last=(i == n - 1))
         new.view(-1)[flat[sel]] = chosen
         if self.polish_steps:
             if banned is not None:
@@ -839,6 +834,16 @@ class ConfidenceSampler(Sampler):
         base = conf.clamp_min(1e-300).log() if self.confidence in ("prob", "max", "margin") else conf
         u = _rand(tuple(conf.shape), generator, conf.device).clamp_(1e-300, 1.0)
         return base + self.order_noise * (1.0 - i / n) * -torch.log(-torch.log(u))
+
+    def _draw_rows(self, lp: Tensor, polishing: Tensor | None, generator, last: bool) -> Tensor:
+        """A token per row of ``lp [K, N]``; rows flagged in ``polishing`` at the polish temperature."""
+        if polishing is None or not bool(polishing.any()):
+            return self._draw(lp, generator, last=last)
+        tok = torch.empty(lp.shape[0], dtype=torch.long, device=lp.device)
+        if not bool(polishing.all()):
+            tok[~polishing] = self._draw(lp[~polishing], generator, last=last)
+        tok[polishing] = self._draw(lp[polishing], generator, last=False, polish=True)
+        return tok
 
     def _draw(self, lp: Tensor, generator, last: bool, polish: bool = False) -> Tensor:
         if polish:  # a polish re-draw at its own temperature (the same truncation)
