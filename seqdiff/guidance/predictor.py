@@ -208,14 +208,20 @@ class Predictor(nn.Module):
         return PredictorTarget(self, *parse_target(self, text))
 
     # -- files ----------------------------------------------------------------------------------
-    def export_dict(self) -> dict[str, Any]:
+    def export_dict(self, dtype: torch.dtype | None = None) -> dict[str, Any]:
+        """The file's contents; ``dtype`` (e.g. ``torch.bfloat16``) stores floating weights in that type
+        (half the size; :func:`load_predictor` casts them back to float32)."""
+        def cast(v: Tensor) -> Tensor:
+            v = v.detach().cpu().clone()
+            return v.to(dtype) if dtype is not None and v.is_floating_point() else v
         return {"format": PREDICTOR_FORMAT, "version": PREDICTOR_VERSION, "predictor": self.spec,
                 "tokenizer": self.tokenizer_dict, "diffusion": self.diffusion,
-                "state_dict": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}}
+                "state_dict": {k: cast(v) for k, v in self.net.state_dict().items()}}
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Atomic write in the safe model format (read back before it is renamed into place)."""
-        return save_atomic(self.export_dict(), path)
+    def save(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Atomic write in the safe model format (read back before it is renamed into place); ``dtype``
+        as in :meth:`export_dict`."""
+        return save_atomic(self.export_dict(dtype), path)
 
 
 def load_predictor(path: str | os.PathLike) -> Predictor:

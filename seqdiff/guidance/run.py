@@ -105,7 +105,11 @@ class GuidanceSettings:
         name = "the classifier" if isinstance(self.classifier, (Predictor, PredictorTarget)) else str(self.classifier)
         pred = self.classifier.pred if isinstance(self.classifier, PredictorTarget) else self.classifier
         if not isinstance(pred, Predictor):
-            pred = load_predictor(pred)
+            from ..pretrained import resolve_predictor
+            path = resolve_predictor(pred, model.domain)  # a file, or a shipped predictor's name
+            if str(path) != str(pred):
+                name = f"the shipped {pred} predictor"
+            pred = load_predictor(path)
         pred.check_compatible(model, name)
         self.classifier = pred.target(self.target)
         if self.guidance is None:

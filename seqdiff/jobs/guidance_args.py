@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..guidance import CFG_MODES, CG_METHODS
 from ..guidance.rewards import REWARDS
+from ..pretrained import predictor_names
 
 if TYPE_CHECKING:
     from ..guidance.run import GuidanceSettings
@@ -32,9 +33,11 @@ def add_guidance_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--guidance-mode", default="auto", choices=CFG_MODES,
                    help="transition: the exact tilt of each reverse transition (dense steps); x0: tilt the "
                         "clean-data prediction (any sampler); auto: transition where the sampler allows it")
-    g.add_argument("--classifier", default=None, metavar="PATH",
-                   help="a property predictor trained on noisy sequences of this model's process "
-                        "(`seqdiff train` with `predictor.column`, writes predictor.pt): classifier guidance")
+    g.add_argument("--classifier", default=None, metavar="NAME|PATH",
+                   help="classifier guidance by a property predictor trained on noisy sequences of this model's "
+                        "process: a shipped one by name, for the shipped model of its domain ("
+                        + ", ".join(predictor_names()) + "), or a file (`seqdiff train` with `predictor.column` "
+                        "writes predictor.pt)")
     g.add_argument("--target", default=None, metavar="CLASS|V|LO..HI",
                    help="--classifier's target: a class name (A,B = either) or a number inside a bin; for a "
                         "numeric (Gaussian) predictor a value V or a range LO..HI, LO.. or ..HI")
