@@ -1,6 +1,8 @@
 """Steering in the design app: a reward menu for the current domain, an optional target range, strength λ
-and method (best-of-N or SMC); the guided run next to an unguided baseline of the same size, and the
-property distribution of both."""
+and method (best-of-N or SMC), or classifier guidance by the domain's shipped property predictor (target
+range, strength γ); the guided run next to an unguided baseline of the same size, and the property
+distribution of both (for classifier guidance the property measured on the outputs: GC content, RDKit QED
+of the valid molecules)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ import math
 from typing import Any, Callable
 
 from seqdiff.guidance.rewards import REWARDS, parse_reward
+from seqdiff.pretrained import PREDICTORS, predictor_names
 
-__all__ = ["reward_choices", "build_spec", "check_steering", "steering_expander", "guidance_settings",
-           "property_values", "steering_results"]
+__all__ = ["reward_choices", "method_choices", "build_spec", "check_steering", "check_classifier_guidance",
+           "steering_expander", "guidance_settings", "property_values", "measured_values", "steering_results"]
 
 # properties with natural bounds (the range inputs are clamped to them) and a starting range for the others
 NATURAL_BOUNDS: dict[str, tuple[float, float]] = {
@@ -20,6 +23,11 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
     "gc": (0.4, 0.6), "qed": (0.6, 1.0), "sa_ease": (0.6, 1.0), "motif": (0.9, 1.0), "has": (1.0, 1.0),
     "lacks": (1.0, 1.0), "logp": (1.0, 3.0), "mw": (250.0, 450.0), "hydrophobicity": (-0.5, 0.5)}
 METHODS = ("best-of-N", "SMC")
+CG = "classifier guidance"
+#: the starting target range of classifier guidance by each shipped predictor
+CG_RANGES: dict[str, tuple[float, float]] = {"gc": (0.6, 1.0), "qed": (0.9, 1.0)}
+#: shipped predictor -> the reward that measures its property on the outputs
+MEASURED = {"gc": "gc", "qed": "qed"}
 ARG_EXAMPLES = {"motif": "a JASPAR id or name, e.g. TBP or CTCF", "has": "a SMARTS pattern, e.g. C(=O)O",
                 "lacks": "a SMARTS pattern, e.g. [N+](=O)[O-]"}
 
@@ -27,6 +35,11 @@ ARG_EXAMPLES = {"motif": "a JASPAR id or name, e.g. TBP or CTCF", "has": "a SMAR
 def reward_choices(domain: str) -> list[str]:
     """The registered rewards that apply to ``domain`` (a user Python function is left to the CLI)."""
     return sorted(k for k, v in REWARDS.items() if v.domains is not None and domain in v.domains)
+
+
+def method_choices(domain: str) -> tuple[str, ...]:
+    """best-of-N and SMC, and classifier guidance where a predictor is shipped for the domain."""
+    return METHODS + ((CG,) if predictor_names(domain) else ())
 
 
 def _num(v: float) -> str:
@@ -70,27 +83,74 @@ def check_steering(domain: str, s: dict[str, Any]) -> tuple[str | None, str | No
     return spec, None
 
 
+def check_classifier_guidance(domain: str, s: dict[str, Any], model=None, sampler: str | None = None
+                              ) -> tuple[str | None, str | None]:
+    """``(target "LO..HI", None)`` for usable classifier-guidance settings (``predictor``, ``lo``, ``hi``,
+    ``gamma``), ``(None, message)`` otherwise; with ``model`` also checked against it (the predictor's
+    vocabulary and noise process, the sampler)."""
+    name, lo, hi, gamma = s.get("predictor"), s.get("lo"), s.get("hi"), s.get("gamma")
+    if name not in predictor_names(domain):
+        return None, (f"No shipped predictor {name!r} for {domain} models "
+                      f"(shipped: {', '.join(predictor_names())}).")
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return None, "The target range must be finite numbers."
+    if lo > hi:
+        return None, f"Target range: the lower end ({lo:g}) is above the upper end ({hi:g})."
+    if gamma is None or not (math.isfinite(gamma) and gamma > 0):
+        return None, f"Strength γ must be a positive number, got {gamma if gamma is None else format(gamma, 'g')}."
+    target = f"{_num(lo)}..{_num(hi)}"
+    if model is not None:
+        try:
+            guidance_settings({"method": CG, "predictor": name, "target": target, "gamma": gamma}).check(model, sampler)
+        except (ValueError, OSError) as e:
+            return None, f"Classifier guidance: {e}"
+    return target, None
+
+
 def guidance_settings(steer: dict[str, Any]):
     """The :class:`~seqdiff.guidance.run.GuidanceSettings` of checked app settings."""
     from seqdiff.guidance.run import GuidanceSettings
+    if steer["method"] == CG:  # first order: one predictor gradient per step, whatever the vocabulary
+        return GuidanceSettings(classifier=steer["predictor"], target=steer["target"], guidance=float(steer["gamma"]),
+                                classifier_method="first_order")
     if steer["method"] == "best-of-N":
         return GuidanceSettings(reward=steer["spec"], best_of=int(steer["n"]))
     return GuidanceSettings(reward=steer["spec"], particles=int(steer["n"]))
 
 
-def steering_expander(st, domain: str, kept: Callable, remember: Callable) -> tuple[dict | None, str | None]:
+def steering_expander(st, domain: str, kept: Callable, remember: Callable, model=None,
+                      sampler: str | None = None) -> tuple[dict | None, str | None]:
     """The "Steer towards a property" expander: ``(settings, None)`` when steering is on and usable,
-    ``(None, message)`` when it is on but not usable, ``(None, None)`` when it is off."""
+    ``(None, message)`` when it is on but not usable, ``(None, None)`` when it is off. ``model`` and
+    ``sampler``: what the run will use (classifier guidance is checked against them)."""
     choices = reward_choices(domain)
+    methods = method_choices(domain)
     keys = [f"steer_on_{domain}"]
     with st.expander("Steer towards a property"):
-        if not choices:
+        if not choices and len(methods) == len(METHODS):
             st.caption(f"No reward applies to {domain} models yet (a Python reward works from the command line: "
                        f"`seqdiff infill --reward py=module:function --best-of N`).")
             return None, None
         on = st.toggle("Steer generation", key=kept(f"steer_on_{domain}", False),
                        help="Off: plain sampling. On: every candidate is steered towards the property, and an "
                             "unguided baseline of the same size is generated to compare against.")
+        mkey = f"steer_method_{domain}"
+        if st.session_state.get(mkey, st.session_state["kept"].get(mkey)) not in methods:
+            st.session_state.pop(mkey, None)
+            st.session_state["kept"].pop(mkey, None)
+        method = st.radio("Method", methods, key=kept(mkey, methods[0]), disabled=not on, horizontal=True,
+                          help="best-of-N: draw N candidates per output and keep the one with the best reward. "
+                               "SMC: sequential Monte Carlo with particles resampled along the way by the reward "
+                               "of their denoised prediction, targeting p(x)·e^{λ r(x)}. Classifier guidance: "
+                               "every sampler step is tilted towards the target by a property predictor trained "
+                               "on noisy sequences of this model (shipped with seqdiff), no extra candidates.")
+        keys.append(mkey)
+        if method == CG:
+            return _classifier_controls(st, domain, on, kept, remember, keys, model, sampler)
+        if not choices:
+            remember(*keys)
+            st.caption(f"No reward applies to {domain} models.")
+            return None, None
         rkey = f"steer_reward_{domain}"
         if st.session_state.get(rkey, st.session_state["kept"].get(rkey)) not in choices:
             st.session_state.pop(rkey, None)
@@ -115,21 +175,9 @@ def steering_expander(st, domain: str, kept: Callable, remember: Callable) -> tu
         keys.append(ukey)
         lo = hi = None
         if use_range:
-            r1, r2 = st.columns(2)
-            step = 0.01 if bounds else 0.1
-            lim = dict(min_value=bounds[0], max_value=bounds[1]) if bounds else {}
-            note = f" (between {bounds[0]:g} and {bounds[1]:g})" if bounds else ""
-            lo = float(r1.number_input(f"From{note}", step=step, key=kept(lkey, float(lo0)), disabled=not on,
-                                       **lim))
-            hi = float(r2.number_input(f"To{note}", step=step, key=kept(hkey, float(hi0)), disabled=not on,
-                                       **lim))
+            lo, hi = _range_inputs(st, name, on, kept, lkey, hkey, lo0, hi0)
             keys += [lkey, hkey]
-        m1, m2, m3 = st.columns(3)
-        method = m1.radio("Method", METHODS, key=kept(f"steer_method_{domain}", METHODS[0]), disabled=not on,
-                          horizontal=True,
-                          help="best-of-N: draw N candidates per output and keep the one with the best reward. "
-                               "SMC: sequential Monte Carlo with particles resampled along the way by the reward "
-                               "of their denoised prediction, targeting p(x)·e^{λ r(x)}.")
+        m2, m3 = st.columns(2)
         n = int(m2.number_input("N" if method == METHODS[0] else "Particles", 1, 256,
                                 key=kept(f"steer_n_{domain}", 8), disabled=not on,
                                 help="Candidates drawn per output (best-of-N) or particles per output (SMC); "
@@ -138,7 +186,7 @@ def steering_expander(st, domain: str, kept: Callable, remember: Callable) -> tu
                                     disabled=not on,
                                     help="SMC targets p(x)·e^{λ r(x)}: larger λ, stronger steering (less "
                                          "diversity). Best-of-N keeps the best of N whatever λ is."))
-        keys += [f"steer_method_{domain}", f"steer_n_{domain}", f"steer_lam_{domain}"]
+        keys += [f"steer_n_{domain}", f"steer_lam_{domain}"]
         remember(*keys)
         if not on:
             return None, None
@@ -155,9 +203,72 @@ def steering_expander(st, domain: str, kept: Callable, remember: Callable) -> tu
         return dict(s, spec=spec), None
 
 
+def _range_inputs(st, name: str, on: bool, kept: Callable, lkey: str, hkey: str, lo0: float, hi0: float
+                  ) -> tuple[float, float]:
+    """Two number inputs (from, to), clamped to the property's natural bounds where it has them."""
+    bounds = NATURAL_BOUNDS.get(name)
+    r1, r2 = st.columns(2)
+    step = 0.01 if bounds else 0.1
+    lim = dict(min_value=bounds[0], max_value=bounds[1]) if bounds else {}
+    note = f" (between {bounds[0]:g} and {bounds[1]:g})" if bounds else ""
+    lo = float(r1.number_input(f"From{note}", step=step, key=kept(lkey, float(lo0)), disabled=not on, **lim))
+    hi = float(r2.number_input(f"To{note}", step=step, key=kept(hkey, float(hi0)), disabled=not on, **lim))
+    return lo, hi
+
+
+def _classifier_controls(st, domain: str, on: bool, kept: Callable, remember: Callable, keys: list[str], model,
+                         sampler) -> tuple[dict | None, str | None]:
+    """Classifier guidance: the shipped predictor of the domain, a target range, strength γ."""
+    names = predictor_names(domain)
+    pkey = f"steer_pred_{domain}"
+    if st.session_state.get(pkey, st.session_state["kept"].get(pkey)) not in names:
+        st.session_state.pop(pkey, None)
+        st.session_state["kept"].pop(pkey, None)
+    pred = st.selectbox("Property (shipped predictor)", names, key=kept(pkey, names[0]), disabled=not on,
+                        format_func=lambda k: f"{k}: {PREDICTORS[domain, k][0]}, predicted from noisy sequences",
+                        help="A small network trained on noisy sequences of the shipped model's noise process "
+                             "to predict the property; its gradient steers each step (first order).")
+    lkey, hkey, gkey = f"steer_cg_lo_{domain}_{pred}", f"steer_cg_hi_{domain}_{pred}", f"steer_gamma_{domain}"
+    st.caption("Target range of the property")
+    lo, hi = _range_inputs(st, pred, on, kept, lkey, hkey, *CG_RANGES.get(pred, (0.0, 1.0)))
+    gamma = float(st.number_input("Strength γ", 0.0, 100.0, step=0.5, key=kept(gkey, 2.0), disabled=not on,
+                                  help="Each step samples from p(x)·p(target | x)^γ: 1 = the conditional model "
+                                       "the predictor implies, larger = stronger (further from the data)."))
+    keys += [pkey, lkey, hkey, gkey]
+    remember(*keys)
+    if not on:
+        return None, None
+    st.caption("ℹ️ Classifier guidance adds one predictor gradient per sampler step (no extra candidates) and "
+               "also generates an unguided baseline of the same number of candidates to compare against.")
+    s = {"method": CG, "predictor": pred, "lo": lo, "hi": hi, "gamma": gamma}
+    target, err = check_classifier_guidance(domain, s, model, sampler)
+    if err is not None:
+        st.error(err)
+        return None, err
+    spec = f"--classifier {pred} --target {target} --guidance {gamma:g} --classifier-method first_order"
+    st.caption(f"Command-line equivalent: `{spec}`")
+    return dict(s, target=target, spec=spec), None
+
+
 def property_values(spec: str, domain: str, seqs: list[str]) -> list[float]:
     """The property itself (no range transform) of each sequence."""
     return [float(v) for v in parse_reward(spec, domain).raw(seqs)]
+
+
+def measured_values(steer: dict[str, Any], domain: str, seqs: list[str]) -> list[float | None]:
+    """The property a run was steered towards, measured on each output: the reward's raw value, or for
+    classifier guidance the property the predictor estimates (GC content; RDKit QED), ``None`` for an
+    invalid sequence (a SMILES RDKit cannot parse)."""
+    if steer["method"] != CG:
+        return property_values(steer["spec"], domain, seqs)
+    reward = parse_reward(MEASURED[steer["predictor"]], domain)
+    if domain == "smiles":
+        from seqdiff.tokenizers.smiles import is_valid_smiles
+        ok = [is_valid_smiles(x) for x in seqs]
+    else:
+        ok = [True] * len(seqs)
+    vals = iter(float(v) for v in reward.raw([x for x, k in zip(seqs, ok) if k]))
+    return [next(vals) if k else None for k in ok]
 
 
 def steering_results(st, res: dict[str, Any]) -> None:
@@ -169,10 +280,19 @@ def steering_results(st, res: dict[str, Any]) -> None:
     import pandas as pd
 
     name, g, b = steer["name"], steer["guided"], steer["baseline"]
-    st.markdown(f"**Steering towards `{steer['spec']}`** ({steer['method']}, {steer['n']}) · property "
-                f"distribution of the candidates against an unguided baseline of the same size")
+    cg = steer["method"] == CG
+    if cg:
+        st.markdown(f"**Classifier guidance towards {name} in {steer['target']}** (shipped `{steer['predictor']}` "
+                    f"predictor, γ = {steer['gamma']:g}) · {name} measured on the candidates"
+                    f"{' (valid molecules, RDKit)' if 'valid_guided' in steer else ''} against an unguided "
+                    f"baseline of the same size")
+    else:
+        st.markdown(f"**Steering towards `{steer['spec']}`** ({steer['method']}, {steer['n']}) · property "
+                    f"distribution of the candidates against an unguided baseline of the same size")
     mg, mb = (sum(g) / len(g) if g else float("nan")), (sum(b) / len(b) if b else float("nan"))
-    c = st.columns(3)
+    c = st.columns(4 if "valid_guided" in steer else 3)
+    if "valid_guided" in steer:
+        c[3].metric("Valid, guided vs baseline", f"{steer['valid_guided']:.0%} vs {steer['valid_baseline']:.0%}")
     c[0].metric(f"Mean {name}, guided", f"{mg:.3f}")
     c[1].metric(f"Mean {name}, baseline", f"{mb:.3f}")
     lo, hi = steer.get("lo"), steer.get("hi")
@@ -193,5 +313,10 @@ def steering_results(st, res: dict[str, Any]) -> None:
     rule = alt.Chart(means).mark_point(shape="diamond", size=120, filled=True, color="black").encode(
         y=alt.Y("run:N", sort=["guided", "baseline"]), x="mean:Q", tooltip=["run", alt.Tooltip("mean:Q", format=".3f")])
     st.altair_chart((box + pts + rule).properties(height=160), width="stretch")
-    st.caption("Boxes: min, quartiles, max; ticks: each candidate; diamonds: the means. The candidates table has "
-               f"a `{name}` column (the property) and a `reward` column (what steering maximised).")
+    if cg:
+        st.caption("Boxes: min, quartiles, max; ticks: each candidate; diamonds: the means. The candidates table has "
+                   f"a `{name}` column (the property, measured" + (", valid molecules only)." if "valid_guided" in steer
+                                                                  else ")."))
+    else:
+        st.caption("Boxes: min, quartiles, max; ticks: each candidate; diamonds: the means. The candidates table has "
+                   f"a `{name}` column (the property) and a `reward` column (what steering maximised).")

@@ -260,12 +260,17 @@ def start_job(domain, model, model_label, tmpl, settings) -> None:
         else:  # the guided run, then an unguided baseline of the same size (half the bar each)
             cands = run(lambda f, m: job.report(0.5 * f, f"guided: {m}"), job.add_batch, G.guidance_settings(steer))
             base = run(lambda f, m: job.report(0.5 + 0.5 * f, f"unguided baseline: {m}"), None)
-            name = steer["reward"]
-            guided_v = G.property_values(steer["spec"], domain, [c.sequence for c in cands])
-            base_v = G.property_values(steer["spec"], domain, [c.sequence for c in base])
+            name = G.MEASURED[steer["predictor"]] if steer["method"] == G.CG else steer["reward"]
+            guided_v = G.measured_values(steer, domain, [c.sequence for c in cands])
+            base_v = G.measured_values(steer, domain, [c.sequence for c in base])
             for c, v in zip(cands, guided_v):
-                c.metrics[name] = round(v, 6)
-            steer_res = dict(steer, name=name, guided=guided_v, baseline=base_v)
+                if v is not None:
+                    c.metrics[name] = round(v, 6)
+            steer_res = dict(steer, name=name, guided=[v for v in guided_v if v is not None],
+                             baseline=[v for v in base_v if v is not None])
+            if steer["method"] == G.CG and get_domain(domain).has_validity:  # the property of valid molecules only
+                steer_res.update(valid_guided=sum(v is not None for v in guided_v) / max(len(guided_v), 1),
+                                 valid_baseline=sum(v is not None for v in base_v) / max(len(base_v), 1))
         df = C.candidates_frame(cands, domain)
         extra = {}
         if "valid" in get_domain(domain).sample_columns:
@@ -389,7 +394,7 @@ def design_tab(domain, model, model_label):
         n_t = int(a2.number_input("ELBO time points", 2, 256, key=kept(f"nt_{domain}", d["n_t"]),
                                   help="Monte-Carlo points of the likelihood bound used to rank candidates."))
         sampler_options = C.sampler_option_widgets(st, sampler, model, domain, kept=kept, remember=remember)
-    steer, steer_err = G.steering_expander(st, domain, kept, remember)
+    steer, steer_err = G.steering_expander(st, domain, kept, remember, model=model, sampler=sampler)
     remember(key, f"num_{domain}", skey, f"steps_{domain}", f"seed_{domain}", f"batch_{domain}", f"nt_{domain}")
 
     job = ss.get("job")

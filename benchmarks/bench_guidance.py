@@ -18,20 +18,21 @@ row of the same domain, setting and N) as soon as it is measured.
     python benchmarks/bench_guidance.py --domains smiles-cg --num 200 --steps 32
 
 ``smiles-cg``: classifier guidance of the shipped SMILES model by a QED predictor trained on noisy
-SMILES (``--classifier``, default ``runs/smiles-qed-predictor/predictor.pt`` from
-``configs/guidance/smiles-qed-predictor.yaml``) towards QED in ``--cg-target`` (default ``0.9..``),
+SMILES (``--classifier``, default the shipped ``qed`` predictor, trained by
+``configs/guidance/smiles-qed-predictor.yaml``; or a file) towards QED in ``--cg-target`` (default ``0.9..``),
 first-order (gradient) tilt: with the default confidence sampler the clean-data prediction is tilted
 (guidance mode x0); with the ancestral sampler each reverse transition (mode transition). Beside the
 QED distribution: the share of valid molecules in the target range and of all outputs (an invalid
 molecule is never in range), validity, uniqueness, novelty.
 
 ``dna-cg``: the same for the shipped DNA promoter model (``--length`` bp, its ancestral sampler, so
-each reverse transition is tilted) with a GC predictor (``--dna-classifier``, default
-``runs/dna-gc-predictor/predictor.pt`` from ``configs/guidance/dna-gc-predictor.yaml``) towards GC in
+each reverse transition is tilted) with a GC predictor (``--dna-classifier``, default the
+shipped ``gc`` predictor, trained by ``configs/guidance/dna-gc-predictor.yaml``; or a file) towards GC in
 ``--dna-cg-target`` (default ``0.6..``), beside the 3-mer spectrum distance to held-out promoters.
 
-    python benchmarks/bench_guidance.py --domains dna-cg --num 100 --steps 16 --length 100
-    python benchmarks/bench_guidance.py --table benchmarks/results/guidance.json
+    python benchmarks/bench_guidance.py --domains dna-cg --num 1000 --steps 16 --length 100 --cg-gammas 0.5 1 2
+    python benchmarks/bench_guidance.py --domains smiles-cg --num 1000 --steps 32 --cg-gammas 5 --no-ancestral
+    python benchmarks/bench_guidance.py --table benchmarks/results/guidance.json [--table-num 1000]
 """
 
 from __future__ import annotations
@@ -204,25 +205,39 @@ def conditional_likelihood(args, domain: str, model_path: str, labelled: Path, l
     _record(Path(args.out), row)
 
 
-def _cg_settings(gammas) -> list[tuple[str, str | None, float | None]]:
+def _cg_settings(gammas, ancestral: bool = True) -> list[tuple[str, str | None, float | None]]:
     rows = [("unguided", None, None)] + [(f"CG γ={g:g}", None, g) for g in gammas]
-    return rows + [("unguided, ancestral", "ancestral", None), (f"CG γ={gammas[1]:g}, ancestral", "ancestral", gammas[1])]
+    if not ancestral:
+        return rows
+    mid = gammas[len(gammas) // 2]
+    return rows + [("unguided, ancestral", "ancestral", None), (f"CG γ={mid:g}, ancestral", "ancestral", mid)]
+
+
+def _predictor(name_or_path: str, domain: str):
+    """A predictor file, or a shipped predictor by name (``qed``, ``gc``)."""
+    from seqdiff.guidance.predictor import load_predictor
+    from seqdiff.pretrained import resolve_predictor
+    path = resolve_predictor(name_or_path, domain)
+    return load_predictor(path), path.name
+
+
+def _done(args, out: Path) -> set:
+    return {(r["domain"], r["setting"], r["num"]) for r in json.loads(out.read_text())} \
+        if args.resume and out.exists() else set()
 
 
 def run_cg(args) -> None:
     """Classifier guidance by a trained noisy-SMILES QED predictor (rows of domain ``smiles-cg``)."""
     from seqdiff.domains.smiles import canonical_set
-    from seqdiff.guidance.predictor import load_predictor
     from seqdiff.tokenizers.smiles import is_valid_smiles
     out = Path(args.out)
     model = load_model(resolve_model("smiles"))
-    pred = load_predictor(args.classifier)
+    pred, pred_name = _predictor(args.classifier, "smiles")
     train = canonical_set(_read_smi(ROOT / "datasets" / "moses" / "train.smi.gz"))
     lo, _, hi = args.cg_target.partition("..")
     lo, hi = float(lo) if lo else -np.inf, float(hi) if hi else np.inf
-    done = {(r["domain"], r["setting"], r["num"]) for r in json.loads(out.read_text())} \
-        if args.resume and out.exists() else set()
-    for label, sampler, gamma in _cg_settings(args.cg_gammas):
+    done = _done(args, out)
+    for label, sampler, gamma in _cg_settings(args.cg_gammas, not args.no_ancestral):
         if ("smiles-cg", label, args.num) in done:
             continue
         st = None if gamma is None else GuidanceSettings(classifier=pred, target=args.cg_target, guidance=gamma,
@@ -247,21 +262,23 @@ def run_cg(args) -> None:
                "mode": None if gamma is None else ("transition" if sampler == "ancestral" else "x0"),
                "seconds_per_1000": round(secs * 1000 / args.num, 1),
                "in_target_of_valid": round(inside / max(len(valid), 1), 4), "in_target_of_all": round(inside / args.num, 4),
-               **_smiles_metrics(texts, train), "classifier": str(Path(args.classifier).name)}
+               **_smiles_metrics(texts, train), "classifier": pred_name}
         print(json.dumps(row), flush=True)
         _record(out, row)
 
 
 def run_cg_dna(args) -> None:
     """Classifier guidance of the shipped DNA model by a trained noisy-DNA GC predictor (``dna-cg`` rows)."""
-    from seqdiff.guidance.predictor import load_predictor
     out = Path(args.out)
     model = load_model(resolve_model("dna"))
-    pred = load_predictor(args.dna_classifier)
+    pred, pred_name = _predictor(args.dna_classifier, "dna")
+    done = _done(args, out)
     ref = [s[: args.length] for s in _read_fa(ROOT / "datasets" / "dm3_upstream" / "test.fa.gz")]
     lo, _, hi = args.dna_cg_target.partition("..")
     lo, hi = float(lo) if lo else -np.inf, float(hi) if hi else np.inf
     for label, gamma in [("unguided", None)] + [(f"CG γ={g:g}", g) for g in args.cg_gammas]:
+        if ("dna-cg", label, args.num) in done:
+            continue
         st = None if gamma is None else GuidanceSettings(classifier=pred, target=args.dna_cg_target, guidance=gamma,
                                                          classifier_method="first_order").check(model)
         texts: list[str] = []
@@ -279,13 +296,13 @@ def run_cg_dna(args) -> None:
                "method": None if gamma is None else "first_order", "mode": None if gamma is None else "transition",
                "seconds_per_1000": round(secs * 1000 / args.num, 1),
                "in_target": round(float(((gc >= lo) & (gc <= hi)).mean()), 4), **_dna_metrics(texts, ref),
-               "classifier": str(Path(args.dna_classifier).name)}
+               "classifier": pred_name}
         print(json.dumps(row), flush=True)
         _record(out, row)
 
 
-def table(path: Path) -> str:
-    rows = json.loads(path.read_text())
+def table(path: Path, num: int | None = None) -> str:
+    rows = [r for r in json.loads(path.read_text()) if num is None or r.get("num") == num]
     lines = []
     cond = [r for r in rows if r["domain"] in ("gb1", "smiles-cond")]
     if cond:
@@ -310,7 +327,7 @@ def table(path: Path) -> str:
             lines.append("| " + " | ".join("" if v is None else str(v) for v in vals) + " |")
         lines.append("")
     dcg = sorted((r for r in rows if r["domain"] == "dna-cg"),
-                 key=lambda r: -1.0 if r["setting"] == "unguided" else float(r["setting"].split("=")[1]))
+                 key=lambda r: (-r["num"], -1.0 if r["setting"] == "unguided" else float(r["setting"].split("=")[1])))
     if dcg:
         head = ["classifier guidance (GC predictor)", "N", "gc mean", "gc median", f"in {dcg[0]['target']}",
                 "uniqueness", "kmer3_js", "s / 1,000"]
@@ -348,19 +365,22 @@ def main() -> None:
     ap.add_argument("--cond-model", default=str(ROOT / "runs" / "smiles-qed" / "model.pt"))
     ap.add_argument("--gb1-model", default=str(ROOT / "runs" / "gb1-fitness" / "model.pt"))
     ap.add_argument("--n-t", type=int, default=16, help="gb1: time points per ELBO")
-    ap.add_argument("--classifier", default=str(ROOT / "runs" / "smiles-qed-predictor" / "predictor.pt"),
-                    help="smiles-cg: the QED predictor")
+    ap.add_argument("--classifier", default="qed",
+                    help="smiles-cg: the QED predictor (a file, or the shipped one's name)")
     ap.add_argument("--cg-target", default="0.9..", help="smiles-cg: the QED target range")
-    ap.add_argument("--dna-classifier", default=str(ROOT / "runs" / "dna-gc-predictor" / "predictor.pt"),
-                    help="dna-cg: the GC predictor")
+    ap.add_argument("--dna-classifier", default="gc",
+                    help="dna-cg: the GC predictor (a file, or the shipped one's name)")
     ap.add_argument("--dna-cg-target", default="0.6..", help="dna-cg: the GC target range")
-    ap.add_argument("--cg-gammas", type=float, nargs=3, default=[2.0, 5.0, 15.0], help="smiles-cg: guidance weights")
+    ap.add_argument("--cg-gammas", type=float, nargs="+", default=[2.0, 5.0, 15.0], help="guidance weights γ")
+    ap.add_argument("--no-ancestral", action="store_true",
+                    help="smiles-cg: only the default sampler (no ancestral-sampler rows)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "guidance.json"))
     ap.add_argument("--resume", action="store_true", help="skip the rows --out already has (same N)")
     ap.add_argument("--table", default=None, help="print the markdown tables of a results file and exit")
+    ap.add_argument("--table-num", type=int, default=None, help="--table: only the rows of this N")
     args = ap.parse_args()
     if args.table:
-        print(table(Path(args.table)))
+        print(table(Path(args.table), args.table_num))
         return
     torch.set_num_threads(args.threads)
     if "gb1" in args.domains:
