@@ -212,8 +212,8 @@ def evaluate_predictor(pred: Predictor, cfg: TrainConfig, path: str, *, seed: in
 
     ``nll``: the training objective (cross-entropy, or Gaussian NLL in normalised units) averaged over
     ``repeats`` noisings of each record at stratified ``t ~ U(0, 1)`` (seeded: the same figures on
-    every run); on the clean sequences ``accuracy`` (classes) or ``pearson`` and ``mae`` of the
-    predicted mean against the labels, in the property's units (Gaussian)."""
+    every run); on the clean sequences ``accuracy`` (classes) or ``pearson`` (``None`` for a constant
+    prediction) and ``mae`` of the predicted mean against the labels, in the property's units (Gaussian)."""
     pr = pred.spec
     d = cfg.to_dict()
     d["data"]["kind"], d["data"]["seq_len"] = pr["domain"], pr["max_len"]
@@ -238,7 +238,7 @@ def evaluate_predictor(pred: Predictor, cfg: TrainConfig, path: str, *, seed: in
     else:
         mu = (c[:, 0].double() * pr["std"] + pr["mean"]).numpy()
         lab = np.asarray([float(v) for v in vals])
-        out["pearson"] = float(np.corrcoef(mu, lab)[0, 1])
+        out["pearson"] = float(np.corrcoef(mu, lab)[0, 1]) if mu.std() > 0 and lab.std() > 0 else None
         out["mae"] = float(np.abs(mu - lab).mean())
         out["label_sd"] = float(lab.std())
     return out
