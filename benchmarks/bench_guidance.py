@@ -314,7 +314,9 @@ def table(path: Path, num: int | None = None) -> str:
                          f"{r.get('auc', '')} | {r['bpt_true_class']} | {r['bpt_other_class']} | "
                          f"{r['bpt_unconditional']} |")
         lines.append("")
-    cg = [r for r in rows if r["domain"] == "smiles-cg"]
+    def gamma(r):
+        return -1.0 if r["setting"].startswith("unguided") else float(r["setting"].split("=")[1].split(",")[0])
+    cg = sorted((r for r in rows if r["domain"] == "smiles-cg"), key=lambda r: (-r["num"], r["sampler"], gamma(r)))
     if cg:
         head = ["classifier guidance (QED predictor)", "sampler", "N", "qed mean", "qed median",
                 f"in {cg[0]['target']} (of valid)", "in range (of all)", "validity", "uniqueness", "novelty",
@@ -327,7 +329,7 @@ def table(path: Path, num: int | None = None) -> str:
             lines.append("| " + " | ".join("" if v is None else str(v) for v in vals) + " |")
         lines.append("")
     dcg = sorted((r for r in rows if r["domain"] == "dna-cg"),
-                 key=lambda r: (-r["num"], -1.0 if r["setting"] == "unguided" else float(r["setting"].split("=")[1])))
+                 key=lambda r: (-r["num"], gamma(r)))
     if dcg:
         head = ["classifier guidance (GC predictor)", "N", "gc mean", "gc median", f"in {dcg[0]['target']}",
                 "uniqueness", "kmer3_js", "s / 1,000"]
