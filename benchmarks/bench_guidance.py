@@ -257,7 +257,8 @@ def run_cg(args) -> None:
         qed = parse_reward("qed").raw(valid)
         inside = int(((qed >= lo) & (qed <= hi)).sum()) if len(valid) else 0
         row = {"domain": "smiles-cg", "setting": label, "num": args.num, "steps": args.steps,
-               "sampler": sampler or model.default_sampler, "target": args.cg_target,
+               "sampler": sampler or model.default_sampler, "sampler_options": model.sampler_options(sampler),
+               "target": args.cg_target,
                "method": None if gamma is None else "first_order",
                "mode": None if gamma is None else ("transition" if sampler == "ancestral" else "x0"),
                "seconds_per_1000": round(secs * 1000 / args.num, 1),
