@@ -53,6 +53,24 @@ def test_molecule_rewards_are_rdkit_values_and_invalid_gets_the_floor():
     assert 0 <= sa[1] < sa[0] <= 1
 
 
+def test_a_molecule_rdkit_cannot_score_gets_the_floor_not_a_crash():
+    """Some sanitised molecules make a descriptor raise (QED's hydrogen removal can fail to kekulise); the
+    batch is still scored, that molecule at the floor."""
+    from rdkit.Chem import Descriptors
+
+    from seqdiff.guidance.rewards import _per_mol
+
+    def heavy_or_fail(m):
+        if m.GetNumAtoms() == 1:
+            raise ValueError("cannot score this one")
+        return Descriptors.MolWt(m)
+
+    f = _per_mol(heavy_or_fail, -1.0)
+    out = f(["CCO", "C", "C1CC", "c1ccccc1"])
+    assert out[1] == -1.0 and out[2] == -1.0  # the unscorable and the unparsable
+    assert np.allclose(out[[0, 3]], [46.069, 78.114], atol=1e-3)
+
+
 def test_sequence_rewards():
     assert np.allclose(parse_reward("gc")(["GGCA", "ATAT", "gcgc"]), [0.75, 0.0, 1.0])
     assert np.allclose(parse_reward("hydrophobicity")(["IIII", "IK"]), [4.5, (4.5 - 3.9) / 2])

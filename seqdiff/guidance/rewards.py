@@ -57,8 +57,19 @@ def _mols(smiles: Sequence[str]):
 
 
 def _per_mol(fn, floor: float):
+    """``fn`` of each parsed molecule; ``floor`` for an unparsable one, and for one RDKit parses but cannot
+    score (e.g. QED's hydrogen removal fails to kekulise a few sanitised molecules): scored like invalid,
+    not a crash of the whole batch."""
+    def one(m) -> float:
+        if m is None:
+            return floor
+        try:
+            return float(fn(m))
+        except Exception:  # noqa: BLE001 — RDKit raises its own exception types (KekulizeException, ...)
+            return floor
+
     def f(smiles: Sequence[str]) -> np.ndarray:
-        return np.array([floor if m is None else float(fn(m)) for m in _mols(smiles)], dtype=np.float64)
+        return np.array([one(m) for m in _mols(smiles)], dtype=np.float64)
     return f
 
 
