@@ -23,7 +23,7 @@ from .diffusion.samplers import MASKED_ONLY
 from .models import ARConfig, ARTransformer, DiT, DiTConfig
 from .models.denoiser import DiffusionDenoiser
 from .tokenizers import Tokenizer, tokenizer_from_dict
-from .serialization import ModelLoadError, UnsafeModelError, safe_load, save_atomic
+from .serialization import ModelLoadError, UnsafeModelError, safe_load, save_atomic, storage_state
 from .config import TrainConfig
 
 __all__ = ["SeqDiffModel", "load_model", "model_from_dict", "ModelLoadError", "UnsafeModelError", "FORMAT_VERSION"]
@@ -295,12 +295,9 @@ class SeqDiffModel(nn.Module):
     def export_dict(self, dtype: torch.dtype | None = None) -> dict[str, Any]:
         """The exported model; ``dtype`` (e.g. ``torch.bfloat16``) stores floating weights in that
         type (half the size; :func:`load_model` casts them back to float32)."""
-        def cast(v: Tensor) -> Tensor:
-            v = v.detach().cpu()
-            return v.to(dtype) if dtype is not None and v.is_floating_point() else v
         return {"format": "seqdiff-model", "version": FORMAT_VERSION, "config": self.cfg.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "length_histogram": self.length_histogram,
-                "state_dict": {k: cast(v) for k, v in self.state_dict().items()}}
+                "state_dict": storage_state(self.state_dict(), dtype)}
 
     def save(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
         """Write an exported model file atomically: a temporary file in the same folder, flushed to disk

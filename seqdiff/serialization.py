@@ -35,7 +35,7 @@ import torch
 
 from .atomic import write_atomic
 
-__all__ = ["write_atomic", "ModelLoadError", "UnsafeModelError", "ALLOWED_GLOBALS", "scan_file", "safe_load", "check_plain",
+__all__ = ["storage_state", "write_atomic", "ModelLoadError", "UnsafeModelError", "ALLOWED_GLOBALS", "scan_file", "safe_load", "check_plain",
            "save_atomic", "convert_model", "fsync_dir"]
 
 _STORAGES = ("Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool")
@@ -179,6 +179,15 @@ def safe_load(path: str | os.PathLike) -> dict:
     except TypeError as e:
         raise ModelLoadError(f"{p}: not a seqdiff model or checkpoint ({e})") from None
     return obj
+
+
+def storage_state(state: dict[str, Any], dtype: Any = None) -> dict[str, Any]:
+    """A state dict as a file stores it: detached CPU copies, floating tensors in ``dtype`` when given
+    (e.g. ``torch.bfloat16``: half the size; the loaders cast them back to float32)."""
+    def one(v):
+        v = v.detach().cpu()
+        return v.to(dtype) if dtype is not None and v.is_floating_point() else v.clone()
+    return {k: one(v) for k, v in state.items()}
 
 
 def fsync_dir(folder: Path) -> None:

@@ -589,10 +589,9 @@ def _one_per_group(flags: Tensor, conf: Tensor, allowed: Tensor) -> Tensor:
     key = torch.arange(b, device=flags.device)[:, None] * groups + flags.clamp_min(0)  # [B, L]: row·groups + group
     # each flagged position's rank by (confidence, position) in its row; keep the lowest of each group
     rank = _ranks(conf.masked_fill(~sus, math.inf), descending=False)
-    score = torch.where(sus, rank, length).double()
-    best = torch.full((b * groups,), float(length), dtype=torch.float64, device=flags.device)
-    best.scatter_reduce_(0, key[sus], score[sus], reduce="amin")
-    return sus & (score == best[key])
+    best = torch.full((b * groups,), length, dtype=rank.dtype, device=flags.device)
+    best.scatter_reduce_(0, key[sus], rank[sus], reduce="amin")
+    return sus & (rank == best[key])
 
 
 class ConfidenceSampler(Sampler):

@@ -350,7 +350,7 @@ def _atom_tokens(tokens: Sequence[str]) -> tuple[str, list[int]]:
     """The SMILES string the tokens spell (special ``<...>`` tokens and empty names skipped) and,
     for each atom in order of appearance (= RDKit's atom index), the position of its token — for a
     bracket atom split into parts, the part holding the element symbol."""
-    from ..tokenizers.smiles import SMILES_TOKEN_REGEX
+    from ..tokenizers.smiles import _scan_smiles
 
     text, starts = [], []  # starts[c]: the token position of character c
     for i, t in enumerate(tokens):
@@ -360,18 +360,11 @@ def _atom_tokens(tokens: Sequence[str]) -> tuple[str, list[int]]:
         starts.extend([i] * len(t))
     smi = "".join(text)
     atoms: list[int] = []
-    pos = 0
-    while pos < len(smi):
-        m = SMILES_TOKEN_REGEX.match(smi, pos)
-        if m is None:  # not a SMILES token here (a stray character): skip it
-            pos += 1
-            continue
-        tok = m.group()
+    for pos, tok in _scan_smiles(smi)[0]:  # (1-based position, token); stray characters are skipped
         if tok[0] == "[" or tok[0].isalpha() or tok == "*":
-            where = range(m.start(), m.end())
+            where = range(pos - 1, pos - 1 + len(tok))
             alpha = [c for c in where if smi[c].isalpha() or smi[c] == "*"]
-            atoms.append(starts[alpha[0] if alpha else m.start()])
-        pos = m.end()
+            atoms.append(starts[alpha[0] if alpha else pos - 1])
     return smi, atoms
 
 

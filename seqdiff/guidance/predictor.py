@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from ..models.attention import AttentionContext
 from ..models.dit import DiTBlock, LayerNorm, TimestepEmbedder, _zero_init_modulations, init_weights
 from ..models.rotary import RotaryEmbedding, rotary_phases
-from ..serialization import ModelLoadError, safe_load, save_atomic
+from ..serialization import ModelLoadError, safe_load, save_atomic, storage_state
 
 __all__ = ["PredictorNet", "Predictor", "PredictorTarget", "load_predictor", "parse_target", "noise_process",
            "predictor_loss", "gaussian_log_prob", "onehot_first_order", "PREDICTOR_FORMAT"]
@@ -211,12 +211,9 @@ class Predictor(nn.Module):
     def export_dict(self, dtype: torch.dtype | None = None) -> dict[str, Any]:
         """The file's contents; ``dtype`` (e.g. ``torch.bfloat16``) stores floating weights in that type
         (half the size; :func:`load_predictor` casts them back to float32)."""
-        def cast(v: Tensor) -> Tensor:
-            v = v.detach().cpu().clone()
-            return v.to(dtype) if dtype is not None and v.is_floating_point() else v
         return {"format": PREDICTOR_FORMAT, "version": PREDICTOR_VERSION, "predictor": self.spec,
                 "tokenizer": self.tokenizer_dict, "diffusion": self.diffusion,
-                "state_dict": {k: cast(v) for k, v in self.net.state_dict().items()}}
+                "state_dict": storage_state(self.net.state_dict(), dtype)}
 
     def save(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
         """Atomic write in the safe model format (read back before it is renamed into place); ``dtype``
