@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from seqdiff.domains import get_domain
 from seqdiff.guidance.rewards import REWARDS, parse_reward
 from seqdiff.pretrained import PREDICTORS, predictor_names
 
@@ -166,7 +167,6 @@ def steering_expander(st, domain: str, kept: Callable, remember: Callable, model
                                  placeholder=ARG_EXAMPLES.get(name))
             keys.append(akey)
         ukey, lkey, hkey = (f"steer_range_{domain}_{name}", f"steer_lo_{domain}_{name}", f"steer_hi_{domain}_{name}")
-        bounds = NATURAL_BOUNDS.get(name)
         lo0, hi0 = DEFAULT_RANGES.get(name, (0.0, 1.0))
         use_range = st.checkbox("Target range (otherwise: as high as possible)", key=kept(ukey, False),
                                 disabled=not on,
@@ -262,11 +262,9 @@ def measured_values(steer: dict[str, Any], domain: str, seqs: list[str]) -> list
     if steer["method"] != CG:
         return property_values(steer["spec"], domain, seqs)
     reward = parse_reward(MEASURED[steer["predictor"]], domain)
-    if domain == "smiles":
-        from seqdiff.tokenizers.smiles import is_valid_smiles
-        ok = [is_valid_smiles(x) for x in seqs]
-    else:
-        ok = [True] * len(seqs)
+    dom = get_domain(domain)  # a domain with a `valid` column (SMILES) scores its valid outputs only
+    ok = ([bool(dom.sample_metrics(x)["valid"]) for x in seqs] if "valid" in dom.sample_columns
+          else [True] * len(seqs))
     vals = iter(float(v) for v in reward.raw([x for x, k in zip(seqs, ok) if k]))
     return [next(vals) if k else None for k in ok]
 
